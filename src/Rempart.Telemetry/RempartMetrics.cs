@@ -1,0 +1,52 @@
+using Prometheus;
+
+namespace Rempart.Telemetry;
+
+/// <summary>
+/// Every Prometheus metric Rempart exports on <c>/metrics</c>. Names are an interface for dashboards and alerts:
+/// docs/observability.md lists them; add, never rename.
+/// </summary>
+public static class RempartMetrics
+{
+    public static readonly Counter ConnectionsAccepted = Metrics.CreateCounter(
+        "rempart_connections_accepted_total", "Connections accepted, per listener.", "listener");
+
+    public static readonly Counter ConnectionsRejected = Metrics.CreateCounter(
+        "rempart_connections_rejected_total", "Connections refused by a limit or a ban, per listener and reason.", "listener", "reason");
+
+    public static readonly Gauge ConnectionsActive = Metrics.CreateGauge(
+        "rempart_connections_active", "Connections open now, per listener.", "listener");
+
+    public static readonly Counter MessagesReceived = Metrics.CreateCounter(
+        "rempart_messages_received_total", "Messages accepted, per protocol (smtp, submission, imap-append).", "protocol");
+
+    public static readonly Counter MessagesDelivered = Metrics.CreateCounter(
+        "rempart_messages_delivered_total", "Deliveries into local mailboxes or to remote hosts, per kind (local, remote).", "kind");
+
+    public static readonly Counter MessagesRejected = Metrics.CreateCounter(
+        "rempart_messages_rejected_total", "Transactions or recipients refused, per protocol and reason.", "protocol", "reason");
+
+    public static readonly Counter Bounces = Metrics.CreateCounter(
+        "rempart_bounces_total", "Delivery status notifications generated, per kind (failure, delay).", "kind");
+
+    public static readonly Gauge QueueDepth = Metrics.CreateGauge(
+        "rempart_queue_depth", "Outbound queue entries waiting.");
+
+    public static readonly Counter AuthAttempts = Metrics.CreateCounter(
+        "rempart_auth_attempts_total", "Authentication attempts, per protocol and outcome.", "protocol", "outcome");
+
+    public static readonly Counter Bans = Metrics.CreateCounter(
+        "rempart_bans_total", "Addresses banned for repeated authentication failures.");
+
+    public static readonly Histogram CommandDuration = Metrics.CreateHistogram(
+        "rempart_command_duration_seconds", "Time to process one protocol command, per protocol and command.",
+        new HistogramConfiguration
+        {
+            LabelNames = ["protocol", "command"],
+            Buckets = Histogram.ExponentialBuckets(0.0001, 4, 10),
+        });
+
+    public static readonly Histogram StoreCommitBatch = Metrics.CreateHistogram(
+        "rempart_store_commit_batch_size", "Write operations folded into one store commit (group commit).",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 2, 10) });
+}
