@@ -1,11 +1,196 @@
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Rempart.Common.Configuration;
+using Rempart.Imap;
+using Rempart.Net;
+using Rempart.Pop3;
+using Rempart.Server.Http;
+using Rempart.Server.Logging;
+using Rempart.Smtp.Filters;
+using Rempart.Smtp.Inbound;
+using Rempart.Smtp.Outbound;
+using Rempart.Smtp.Queue;
+using Rempart.Store;
+using Rempart.Store.Auth;
+using Rempart.Store.Sqlite;
+using Rempart.Telemetry;
 
 namespace Rempart.Server;
 
-/// <summary>Runs the whole server (all listeners, queue runner, HTTP) until cancelled or SIGTERM.</summary>
-public static class ServerRunner
+/// <summary>
+/// Composes and runs the whole server: store, certificate, authentication, every listener, the queue runner and
+/// the HTTP endpoints. Shutdown (cancellation of the stop token, e.g. on SIGTERM) stops accepting, gives sessions
+/// <see cref="ShutdownDeadline"/> to finish, stops the queue runner and closes the store last, so nothing is
+/// half-written.
+/// </summary>
+public static partial class ServerRunner
 {
+    /// <summary>How long in-flight sessions get to finish after a stop is requested.</summary>
+    public static readonly TimeSpan ShutdownDeadline = TimeSpan.FromSeconds(10);
+
     /// <summary>Runs until <paramref name="stop"/> is cancelled; returns the process exit code.</summary>
-    public static Task<int> RunAsync(RempartOptions options, DataFolder data, ILoggerFactory loggerFactory, CancellationToken stop) => throw new NotImplementedException();
+    public static async Task<int> RunAsync(RempartOptions options, DataFolder data, ILoggerFactory loggerFactory, CancellationToken stop)
+    {
+        var log = loggerFactory.CreateLogger("Rempart.Server");
+        LogStarting(log, data.Root, options.HostName);
+        var state = new ServerState();
+
+        await using var store = await SqliteMailStore.OpenAsync(data.DatabasePath, data.BlobsPath, options.Store, loggerFactory.CreateLogger("Rempart.Store"), stop);
+        await EnsureFirstAdminAsync(store, options, log, stop);
+
+        using var certificates = CertificateManager.Create(options.Tls, options.HostName, data.TlsPath, loggerFactory.CreateLogger("Rempart.Tls"));
+        using var auth = new AuthService(store.Directory, options.Auth, loggerFactory.CreateLogger<AuthService>());
+
+        var transport = new SmtpOutboundTransport(options, loggerFactory);
+        var queue = new QueueRunner(store, options, transport, TimeProvider.System, loggerFactory);
+        using var queueStop = new CancellationTokenSource();
+        var queueTask = queue.RunAsync(queueStop.Token);
+
+        IMessageFilter filter = new PassThroughFilter();
+        var listeners = new List<TcpListenerService>();
+        void Add(string name, ListenerOptions l, IConnectionHandler handler, bool implicitTls, string? busyReply)
+        {
+            if (!l.Enabled)
+            {
+                return;
+            }
+
+            var service = new TcpListenerService(name, l, handler, certificates, implicitTls, auth.IsBanned, busyReply, loggerFactory.CreateLogger("Rempart.Listener." + name));
+            service.Start();
+            listeners.Add(service);
+        }
+
+        WebApplication? http = null;
+        try
+        {
+            var ls = options.Listeners;
+            Add("smtp", ls.Smtp, new SmtpConnectionHandler(SmtpRole.Mx, store, auth, queue, filter, options, loggerFactory), false, "421 4.7.0 Too many connections, try again later");
+            Add("submission", ls.Submission, new SmtpConnectionHandler(SmtpRole.Submission, store, auth, queue, filter, options, loggerFactory), false, "421 4.7.0 Too many connections, try again later");
+            Add("submissions", ls.Submissions, new SmtpConnectionHandler(SmtpRole.Submissions, store, auth, queue, filter, options, loggerFactory), true, null);
+            Add("imap", ls.Imap, new ImapConnectionHandler(store, auth, options, loggerFactory, implicitTls: false), false, "* BYE Too many connections, try again later");
+            Add("imaps", ls.Imaps, new ImapConnectionHandler(store, auth, options, loggerFactory, implicitTls: true), true, null);
+            Add("pop3", ls.Pop3, new Pop3ConnectionHandler(store, auth, options, loggerFactory, implicitTls: false), false, "-ERR [SYS/TEMP] Too many connections, try again later");
+            Add("pop3s", ls.Pop3s, new Pop3ConnectionHandler(store, auth, options, loggerFactory, implicitTls: true), true, null);
+
+            if (ls.Http.Enabled)
+            {
+                http = BuildHttp(options, loggerFactory, state);
+                await http.StartAsync(stop);
+                foreach (var a in ls.Http.Addresses)
+                {
+                    LogHttp(log, a, ls.Http.Port);
+                }
+            }
+
+            state.SetReady();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            LogStopping(log);
+            state.SetNotReady("stopping");
+            return 0;
+        }
+        finally
+        {
+            // Listeners first (no new work), then the queue runner, then HTTP; the store closes last (await using).
+            await Task.WhenAll(listeners.Select(l => l.StopAsync(ShutdownDeadline)));
+            await queueStop.CancelAsync();
+            try
+            {
+                await queueTask.WaitAsync(ShutdownDeadline, CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
+            {
+            }
+
+            if (http is not null)
+            {
+                await http.StopAsync(CancellationToken.None);
+                await http.DisposeAsync();
+            }
+        }
+    }
+
+    private static WebApplication BuildHttp(RempartOptions options, ILoggerFactory loggerFactory, ServerState state)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            var l = options.Listeners.Http;
+            foreach (var a in l.Addresses)
+            {
+                k.Listen(System.Net.IPAddress.Parse(a), l.Port);
+            }
+
+            k.Limits.MaxConcurrentConnections = l.Limits.MaxConnections;
+            k.Limits.KeepAliveTimeout = l.Limits.IdleTimeout;
+            k.Limits.RequestHeadersTimeout = l.Limits.CommandTimeout;
+            k.Limits.MaxRequestBodySize = 1024 * 1024;
+            k.Limits.MaxRequestLineSize = l.Limits.MaxLineLength;
+            k.AddServerHeader = false;
+        });
+        var app = builder.Build();
+        HttpEndpoints.Map(app, options, state);
+        return app;
+    }
+
+    /// <summary>
+    /// On an empty store, creates the host name's domain and an administrator with a generated password, printed
+    /// once on standard output (not in the logs).
+    /// </summary>
+    public static async Task<string?> EnsureFirstAdminAsync(IMailStore store, RempartOptions options, ILogger log, CancellationToken ct)
+    {
+        if ((await store.Directory.ListAccountsAsync(null, ct)).Count > 0)
+        {
+            return null;
+        }
+
+        var domain = options.HostName.ToLowerInvariant();
+        if (!await store.Directory.IsLocalDomainAsync(domain, ct))
+        {
+            await store.Directory.AddDomainAsync(domain, ct);
+        }
+
+        var password = GeneratePassword();
+        var hasher = new PasswordHasher(options.Auth.Argon2MemoryKib, options.Auth.Argon2Iterations, options.Auth.Argon2Parallelism);
+        var address = "admin@" + domain;
+        await store.Directory.AddAccountAsync(new NewAccount(address, hasher.Hash(password), IsAdmin: true, DisplayName: "Administrator"), ct);
+        LogFirstAdmin(log, address);
+        Console.Out.WriteLine();
+        Console.Out.WriteLine($"  First run: created administrator {address}");
+        Console.Out.WriteLine($"  Password (shown once): {password}");
+        Console.Out.WriteLine($"  Change it with: ./rempart user passwd {address} --password-stdin");
+        Console.Out.WriteLine();
+        await Console.Out.FlushAsync(ct);
+        return password;
+    }
+
+    /// <summary>A 20-character password from an unambiguous alphabet (about 115 bits).</summary>
+    public static string GeneratePassword()
+    {
+        const string alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        return RandomNumberGenerator.GetString(alphabet, 20);
+    }
+
+    [LoggerMessage(EventId = (int)EventIds.ServerStarting, Level = LogLevel.Information, Message = "Rempart starting: data {Data}, host name {HostName}")]
+    private static partial void LogStarting(ILogger logger, string data, string hostName);
+
+    [LoggerMessage(EventId = (int)EventIds.ListenerStarted, Level = LogLevel.Information, Message = "Listener http on {Address}:{Port} (/healthz, /readyz, /metrics, autoconfig)")]
+    private static partial void LogHttp(ILogger logger, string address, int port);
+
+    [LoggerMessage(EventId = (int)EventIds.ServerStopping, Level = LogLevel.Information, Message = "Stopping: no new connections; sessions get 10 s to finish")]
+    private static partial void LogStopping(ILogger logger);
+
+    [LoggerMessage(EventId = (int)EventIds.FirstAdminCreated, Level = LogLevel.Warning, Message = "First run: created administrator {Address}; its password is printed once on standard output")]
+    private static partial void LogFirstAdmin(ILogger logger, string address);
 }

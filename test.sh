@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what the tests need (when missing) and runs every test of Rempart.
+#   ./test.sh              everything (unit, transcript, integration with real clients)
+#   ./test.sh --unit       skip the integration suite
+# Exit code 0 only when every test passed. Needs root for apt-get on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# ------------------------------------------------------------------ packages the tests use as real peers/clients
+# swaks, curl, python3 (smtplib/imaplib/poplib), mbsync (isync), openssl.
+need=()
+for p in swaks curl openssl isync python3 ca-certificates; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing test dependencies: ${need[*]}"
+  if [ "$(id -u)" != 0 ]; then echo "need root to apt-get install ${need[*]}" >&2; exit 2; fi
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+echo "== build (Release, warnings are errors)"
+dotnet build Rempart.slnx -c Release -v q --nologo
+
+projects=(tests/Rempart.Store.Tests tests/Rempart.Server.Tests tests/Rempart.Smtp.Tests tests/Rempart.Imap.Tests tests/Rempart.Pop3.Tests)
+if [ "${1:-}" != "--unit" ]; then projects+=(tests/Rempart.Integration.Tests); fi
+
+results=$(mktemp -d)
+status=0
+for p in "${projects[@]}"; do
+  name=$(basename "$p")
+  echo "== $name"
+  if ! dotnet test "$p" -c Release --no-build --nologo -v q \
+        --logger "console;verbosity=minimal" --logger "trx;LogFileName=$results/$name.trx" \
+        -- RunConfiguration.TestSessionTimeout=1500000 2>&1 | tee "$results/$name.log" | grep -E "^\s*(Failed|Passed!|Failed!|Error Message|  Failed )" ; then
+    :
+  fi
+  if grep -q "Failed!" "$results/$name.log" || ! grep -q "Passed!" "$results/$name.log"; then status=1; fi
+done
+
+# One closing line for CI: totals over every test project.
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+p = f = s = 0
+for trx in glob.glob(sys.argv[1] + "/*.trx"):
+    c = ET.parse(trx).getroot().find("t:ResultSummary/t:Counters", ns)
+    if c is None: continue
+    p += int(c.get("passed", 0)); f += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0))
+    s += int(c.get("notExecuted", 0))
+print(f"{p} passed, {f} failed, {s} skipped")
+PY
+exit $status
