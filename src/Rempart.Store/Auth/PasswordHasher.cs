@@ -17,6 +17,7 @@ public sealed class PasswordHasher(int memoryKib = 19456, int iterations = 2, in
 
     public string Hash(string password)
     {
+        ArgumentException.ThrowIfNullOrEmpty(password);
         var salt = RandomNumberGenerator.GetBytes(SaltLength);
         var hash = Compute(password, salt, memoryKib, iterations, parallelism, HashLength);
         return string.Create(CultureInfo.InvariantCulture, $"$argon2id$v=19$m={memoryKib},t={iterations},p={parallelism}${B64(salt)}${B64(hash)}");
@@ -25,6 +26,12 @@ public sealed class PasswordHasher(int memoryKib = 19456, int iterations = 2, in
     /// <summary>True when <paramref name="password"/> matches; false for a wrong password or a malformed hash.</summary>
     public static bool Verify(string password, string encodedHash)
     {
+        // Argon2 needs a non-empty secret; no stored password is empty, so an empty one never matches.
+        if (password.Length == 0)
+        {
+            return false;
+        }
+
         var parts = encodedHash.Split('$');
         if (parts.Length != 6 || parts[0].Length != 0 || parts[1] != "argon2id" || parts[2] != "v=19")
         {

@@ -1,0 +1,53 @@
+using System.Runtime.InteropServices;
+
+namespace Rempart.Store.Blobs;
+
+/// <summary>
+/// Directory fsync, which .NET does not expose: after a rename, the new directory entry is only durable once the
+/// directory itself is flushed (POSIX leaves it to the file system; ext4 and xfs need it).
+/// </summary>
+internal static class NativeFileSystem
+{
+    private const int ORdOnly = 0;
+    private const int ODirectory = 0x10000; // Linux value of O_DIRECTORY on x86-64 and arm64.
+
+    /// <summary>Flushes a directory's entries to stable storage. No-op on Windows, where NTFS journals renames.</summary>
+    public static void FsyncDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var flags = OperatingSystem.IsLinux() ? ORdOnly | ODirectory : ORdOnly;
+        var fd = Open(path, flags);
+        if (fd < 0)
+        {
+            throw new IOException($"cannot open directory {path} to fsync it (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (Fsync(fd) != 0)
+            {
+                throw new IOException($"fsync of directory {path} failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Fsync(int fd);
+
+    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Close(int fd);
+}

@@ -1,0 +1,571 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Rempart.Common.Configuration;
+using Rempart.Store.Blobs;
+using Rempart.Telemetry;
+
+namespace Rempart.Store.Sqlite;
+
+/// <summary>
+/// The embedded default store: SQLite (WAL, synchronous=FULL) for metadata and <see cref="FileBlobStore"/> for bodies.
+/// <para>
+/// Writes go through ONE writer loop (group commit): callers queue an operation and await it; the loop drains up
+/// to <see cref="StoreOptions.MaxBatch"/> of them, runs each inside its own SAVEPOINT of one transaction (a failing
+/// operation is rolled back alone and its exception goes to its caller), commits once (one fsync for the batch),
+/// then deletes blob files nothing refers to any more, publishes mailbox changes and completes the callers.
+/// Reads use separate pooled connections, each in a snapshot transaction (WAL readers never block the writer).
+/// Another process (the admin CLI) may open the same files: writes use BEGIN IMMEDIATE and a busy timeout.
+/// </para>
+/// </summary>
+public sealed partial class SqliteMailStore : IMailStore
+{
+    /// <summary>How long a connection waits for another process's write lock before failing.</summary>
+    private const int BusyTimeoutMs = 15_000;
+
+    private readonly string _databasePath;
+    private readonly SqliteConnection _writer;
+    private readonly string _readConnectionString;
+    private readonly Channel<PendingWrite> _writes;
+    private readonly int _maxBatch;
+    private readonly ILogger _logger;
+    private readonly FileBlobStore _blobs;
+    private Task _writerLoop = Task.CompletedTask;
+    private long _commitCount;
+    private long _writeOperationCount;
+    private int _disposed;
+
+    private SqliteMailStore(string databasePath, SqliteConnection writer, string readConnectionString, FileBlobStore blobs, StoreOptions options, ILogger logger)
+    {
+        _databasePath = databasePath;
+        _writer = writer;
+        _readConnectionString = readConnectionString;
+        _blobs = blobs;
+        _logger = logger;
+        _maxBatch = Math.Max(1, options.MaxBatch);
+        _writes = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(Math.Max(1024, _maxBatch * 4))
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        Directory = new SqliteDirectoryStore(this);
+        Messages = new SqliteMessageStore(this);
+        Queue = new SqliteQueueStore(this);
+    }
+
+    public IDirectoryStore Directory { get; }
+
+    public IMessageStore Messages { get; }
+
+    public IQueueStore Queue { get; }
+
+    public IBlobStore Blobs => _blobs;
+
+    /// <summary>The concrete blob store (path layout, deletion).</summary>
+    public FileBlobStore BlobFiles => _blobs;
+
+    public MailboxChangeBus Changes { get; } = new();
+
+    /// <summary>Full path of the SQLite database file.</summary>
+    public string DatabasePath => _databasePath;
+
+    public int SchemaVersion { get; private set; }
+
+    /// <summary>Transactions committed by the writer loop since open.</summary>
+    public long CommitCount => Interlocked.Read(ref _commitCount);
+
+    /// <summary>Write operations committed since open; above <see cref="CommitCount"/> when group commit folded several.</summary>
+    public long WriteOperationCount => Interlocked.Read(ref _writeOperationCount);
+
+    /// <summary>The schema version this code creates and understands.</summary>
+    public static int CurrentSchemaVersion => SqliteSchema.CurrentVersion;
+
+    /// <summary>
+    /// Opens (creating when missing) the database and blob folder, applies pending migrations and starts the writer.
+    /// Throws <see cref="StoreException"/> when the database was written by a newer schema version.
+    /// </summary>
+    public static Task<SqliteMailStore> OpenAsync(string databasePath, string blobsPath, StoreOptions options, ILogger logger, CancellationToken ct = default)
+    {
+        ct.ThrowIfCancellationRequested();
+        var fullPath = Path.GetFullPath(databasePath);
+        var folder = Path.GetDirectoryName(fullPath);
+        if (!string.IsNullOrEmpty(folder))
+        {
+            System.IO.Directory.CreateDirectory(folder);
+        }
+
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = fullPath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            ForeignKeys = true,
+            DefaultTimeout = BusyTimeoutMs / 1000,
+            Pooling = false,
+        };
+        var writer = new SqliteConnection(builder.ToString());
+        try
+        {
+            writer.Open();
+            Pragmas(writer, "PRAGMA journal_mode = WAL;");
+            Pragmas(writer, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+            var before = SqliteSchema.Migrate(writer, fullPath);
+
+            builder.Mode = SqliteOpenMode.ReadWrite;
+            builder.Pooling = true;
+            var blobs = new FileBlobStore(blobsPath, options.CompressionLevel);
+            var store = new SqliteMailStore(fullPath, writer, builder.ToString(), blobs, options, logger)
+            {
+                SchemaVersion = SqliteSchema.CurrentVersion,
+            };
+            if (before != SqliteSchema.CurrentVersion)
+            {
+                LogMigrated(logger, fullPath, before, SqliteSchema.CurrentVersion);
+            }
+
+            LogOpened(logger, fullPath, SqliteSchema.CurrentVersion);
+            store._writerLoop = Task.Run(store.WriterLoopAsync, CancellationToken.None);
+            return Task.FromResult(store);
+        }
+        catch (SqliteException ex)
+        {
+            writer.Dispose();
+            throw new StoreException($"cannot open the store database {fullPath}: {ex.Message}", ex);
+        }
+        catch
+        {
+            writer.Dispose();
+            throw;
+        }
+    }
+
+    public Task<IReadOnlyList<string>> CheckIntegrityAsync(CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyList<string>>(db =>
+        {
+            var problems = new List<string>();
+            foreach (var line in db.Query("PRAGMA integrity_check", r => r.GetString(0)))
+            {
+                if (!string.Equals(line, "ok", StringComparison.Ordinal))
+                {
+                    problems.Add("integrity: " + line);
+                }
+            }
+
+            foreach (var row in db.Query("PRAGMA foreign_key_check", r => $"foreign key: table {r.GetString(0)} row {(r.IsDBNull(1) ? "?" : r.GetInt64(1).ToString(System.Globalization.CultureInfo.InvariantCulture))} refers to a missing {r.GetString(2)} row"))
+            {
+                problems.Add(row);
+            }
+
+            foreach (var negative in db.Query("SELECT hash, refcount FROM blobs WHERE refcount < 0", r => $"blob {r.GetString(0)} has reference count {r.GetInt64(1)}"))
+            {
+                problems.Add(negative);
+            }
+
+            return problems;
+        }, ct);
+
+    /// <summary>
+    /// Checks that every blob the database refers to is present (and, with <paramref name="full"/>, that its content
+    /// still hashes to its name). Returns the hashes that are missing or damaged.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> VerifyBlobsAsync(bool full, CancellationToken ct = default)
+    {
+        var hashes = await ReadAsync(db => db.Query("SELECT hash FROM blobs ORDER BY hash", r => r.GetString(0)), ct);
+        var bad = new List<string>();
+        foreach (var hash in hashes)
+        {
+            var ok = full ? await _blobs.VerifyAsync(hash, ct) : _blobs.Exists(hash);
+            if (!ok)
+            {
+                bad.Add(hash);
+            }
+        }
+
+        return bad;
+    }
+
+    /// <summary>
+    /// Deletes blob files no database row refers to and not written for <paramref name="minAge"/> (bodies stored
+    /// for a delivery that was then refused). The age keeps a body stored a moment ago, and not yet referenced,
+    /// safe. Returns the number of files deleted.
+    /// </summary>
+    public Task<int> SweepOrphanBlobsAsync(TimeSpan minAge, CancellationToken ct = default) =>
+        WriteAsync(op =>
+        {
+            // Runs on the writer so no reference can be added between the check and the delete.
+            var deleted = 0;
+            var cutoff = DateTime.UtcNow - minAge;
+            foreach (var hash in _blobs.EnumerateHashes().ToList())
+            {
+                if (op.Db.Long("SELECT 1 FROM blobs WHERE hash = @h", ("@h", hash)) is null &&
+                    File.GetLastWriteTimeUtc(_blobs.PathOf(hash)) < cutoff)
+                {
+                    _blobs.Delete(hash);
+                    deleted++;
+                }
+            }
+
+            return deleted;
+        }, ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _writes.Writer.TryComplete();
+        await _writerLoop;
+        try
+        {
+            Pragmas(_writer, "PRAGMA wal_checkpoint(PASSIVE);");
+        }
+        catch (SqliteException)
+        {
+            // Another process holds the database; the WAL is checkpointed by whoever closes last.
+        }
+
+        await _writer.DisposeAsync();
+        using (var probe = new SqliteConnection(_readConnectionString))
+        {
+            SqliteConnection.ClearPool(probe);
+        }
+    }
+
+    /// <summary>Writes queued and not yet picked up by the writer loop (tests use it to build a known batch).</summary>
+    internal int PendingWriteCount => _writes.Reader.Count;
+
+    /// <summary>Runs a read in a snapshot transaction on a pooled connection.</summary>
+    internal Task<T> ReadAsync<T>(Func<Db, T> read, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        using var connection = new SqliteConnection(_readConnectionString);
+        connection.Open();
+        using (var pragma = connection.CreateCommand())
+        {
+            pragma.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMs}";
+            pragma.ExecuteNonQuery();
+        }
+
+        using var transaction = connection.BeginTransaction(deferred: true);
+        var result = read(new Db(connection, transaction));
+        transaction.Commit();
+        return Task.FromResult(result);
+    }
+
+    /// <summary>Queues a write for the writer loop; completes after the batch holding it is committed.</summary>
+    internal async Task<T> WriteAsync<T>(Func<WriteOp, T> write, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var pending = new PendingWrite<T>(write, ct);
+        try
+        {
+            await _writes.Writer.WriteAsync(pending, ct);
+        }
+        catch (ChannelClosedException ex)
+        {
+            throw new ObjectDisposedException(nameof(SqliteMailStore), ex);
+        }
+
+        return await pending.Task;
+    }
+
+    private static void Pragmas(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMs}; " + sql;
+        command.ExecuteNonQuery();
+    }
+
+    private async Task WriterLoopAsync()
+    {
+        var batch = new List<PendingWrite>(_maxBatch);
+        var reader = _writes.Reader;
+        while (await reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < _maxBatch && reader.TryRead(out var pending))
+            {
+                if (pending.CancellationToken.IsCancellationRequested)
+                {
+                    pending.Fail(new OperationCanceledException(pending.CancellationToken));
+                    continue;
+                }
+
+                batch.Add(pending);
+            }
+
+            if (batch.Count > 0)
+            {
+                try
+                {
+                    RunBatch(batch);
+                }
+                catch (Exception ex)
+                {
+                    // A bug here must not stop the only writer: every later write would wait forever.
+                    LogWriteFailed(_logger, batch.Count, ex);
+                    FailAll(batch, new StoreException($"the store write failed: {ex.Message}", ex));
+                }
+            }
+        }
+    }
+
+    private void RunBatch(List<PendingWrite> batch)
+    {
+        SqliteTransaction transaction;
+        try
+        {
+            transaction = _writer.BeginTransaction(deferred: false);
+        }
+        catch (Exception ex)
+        {
+            LogWriteFailed(_logger, batch.Count, ex);
+            FailAll(batch, new StoreException($"the store cannot start a write transaction: {ex.Message}", ex));
+            return;
+        }
+
+        using (transaction)
+        {
+            var db = new Db(_writer, transaction);
+            var now = DateTimeOffset.UtcNow;
+            var succeeded = new List<(PendingWrite Write, WriteOp Op)>(batch.Count);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var pending = batch[i];
+                var op = new WriteOp(db, now, _blobs);
+                try
+                {
+                    transaction.Save("op");
+                }
+                catch (Exception ex)
+                {
+                    AbortBatch(transaction, batch, ex);
+                    return;
+                }
+
+                try
+                {
+                    pending.Run(op);
+                    transaction.Release("op");
+                    succeeded.Add((pending, op));
+                }
+                catch (Exception ex)
+                {
+                    try
+                    {
+                        transaction.Rollback("op");
+                        transaction.Release("op");
+                    }
+                    catch (Exception rollbackError)
+                    {
+                        // SQLite aborted the whole transaction (disk full, I/O error): nothing of the batch stands.
+                        AbortBatch(transaction, batch, rollbackError);
+                        return;
+                    }
+
+                    pending.Fail(Translate(ex));
+                }
+            }
+
+            var released = new HashSet<long>();
+            var changed = new HashSet<long>();
+            foreach (var (_, op) in succeeded)
+            {
+                released.UnionWith(op.ReleasedBlobs);
+                changed.UnionWith(op.ChangedMailboxes);
+            }
+
+            var deleteFiles = new List<string>();
+            try
+            {
+                foreach (var blobId in released)
+                {
+                    var hash = db.Text("DELETE FROM blobs WHERE id = @id AND refcount <= 0 RETURNING hash", ("@id", blobId));
+                    if (hash is not null)
+                    {
+                        db.Exec("DELETE FROM message_text WHERE rowid = @id", ("@id", blobId));
+                        deleteFiles.Add(hash);
+                    }
+                }
+
+                transaction.Commit();
+            }
+            catch (Exception ex)
+            {
+                LogWriteFailed(_logger, batch.Count, ex);
+                var error = new StoreException($"the store could not commit: {ex.Message}", ex);
+                foreach (var (write, _) in succeeded)
+                {
+                    write.Fail(error);
+                }
+
+                return;
+            }
+
+            Interlocked.Increment(ref _commitCount);
+            Interlocked.Add(ref _writeOperationCount, succeeded.Count);
+            RempartMetrics.StoreCommitBatch.Observe(succeeded.Count);
+
+            DeleteUnreferencedFiles(deleteFiles);
+
+            foreach (var mailboxId in changed)
+            {
+                try
+                {
+                    Changes.Publish(mailboxId);
+                }
+                catch (Exception ex)
+                {
+                    // A faulty subscriber must not stop the writer; sessions re-read the store anyway.
+                    LogWriteFailed(_logger, 0, ex);
+                }
+            }
+
+            foreach (var (write, _) in succeeded)
+            {
+                write.Complete();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deletes the files of blobs whose last reference went away in the batch just committed. It holds the write
+    /// lock while doing so and re-checks each hash: another process (the admin CLI) may have referred to the same
+    /// content again between our commit and now, and it checks the file exists before inserting its row.
+    /// </summary>
+    private void DeleteUnreferencedFiles(List<string> hashes)
+    {
+        if (hashes.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            using var transaction = _writer.BeginTransaction(deferred: false);
+            var db = new Db(_writer, transaction);
+            foreach (var hash in hashes)
+            {
+                if (db.Long("SELECT 1 FROM blobs WHERE hash = @h", ("@h", hash)) is null)
+                {
+                    _blobs.Delete(hash);
+                }
+            }
+
+            transaction.Rollback();
+        }
+        catch (SqliteException ex)
+        {
+            // Leaving a file behind only wastes space until the next orphan sweep.
+            LogWriteFailed(_logger, 0, ex);
+        }
+    }
+
+    private void AbortBatch(SqliteTransaction transaction, List<PendingWrite> batch, Exception ex)
+    {
+        LogWriteFailed(_logger, batch.Count, ex);
+        try
+        {
+            transaction.Rollback();
+        }
+        catch (SqliteException)
+        {
+            // Already rolled back by SQLite.
+        }
+
+        FailAll(batch, new StoreException($"the store write failed: {ex.Message}", ex));
+    }
+
+    private static void FailAll(List<PendingWrite> batch, Exception ex)
+    {
+        foreach (var pending in batch)
+        {
+            pending.Fail(ex);
+        }
+    }
+
+    /// <summary>Constraint violations are caller errors (duplicates), reported as <see cref="StoreException"/>.</summary>
+    private static Exception Translate(Exception ex) => ex switch
+    {
+        SqliteException { SqliteErrorCode: 19 } sqlite => new StoreException($"the change conflicts with existing data: {sqlite.Message}", sqlite),
+        _ => ex,
+    };
+
+    [LoggerMessage(EventId = (int)EventIds.StoreOpened, Level = LogLevel.Information, Message = "Store opened: {Path} (schema version {Version})")]
+    private static partial void LogOpened(ILogger logger, string path, int version);
+
+    [LoggerMessage(EventId = (int)EventIds.StoreMigrated, Level = LogLevel.Information, Message = "Store {Path} migrated from schema version {From} to {To}")]
+    private static partial void LogMigrated(ILogger logger, string path, int from, int to);
+
+    [LoggerMessage(EventId = (int)EventIds.StoreWriteFailed, Level = LogLevel.Error, Message = "Store write batch of {Count} operations failed")]
+    private static partial void LogWriteFailed(ILogger logger, int count, Exception exception);
+
+    /// <summary>One queued write, completed by the writer loop after its batch commits.</summary>
+    private abstract class PendingWrite(CancellationToken ct)
+    {
+        public CancellationToken CancellationToken { get; } = ct;
+
+        public abstract void Run(WriteOp op);
+
+        public abstract void Complete();
+
+        public abstract void Fail(Exception ex);
+    }
+
+    private sealed class PendingWrite<T>(Func<WriteOp, T> body, CancellationToken ct) : PendingWrite(ct)
+    {
+        // Continuations must not run on the writer loop's thread.
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+
+        public Task<T> Task => _completion.Task;
+
+        public override void Run(WriteOp op) => _result = body(op);
+
+        public override void Complete() => _completion.TrySetResult(_result!);
+
+        public override void Fail(Exception ex) => _completion.TrySetException(ex);
+    }
+}
+
+/// <summary>What one write operation sees: the batch's transaction and the side effects to apply after commit.</summary>
+internal sealed class WriteOp(Db db, DateTimeOffset now, FileBlobStore blobs)
+{
+    public Db Db => db;
+
+    public DateTimeOffset Now => now;
+
+    public FileBlobStore Blobs => blobs;
+
+    public HashSet<long> ChangedMailboxes { get; } = [];
+
+    public HashSet<long> ReleasedBlobs { get; } = [];
+
+    /// <summary>Adds a reference to a stored blob, creating its row (the file must already be durable).</summary>
+    public long AddBlobRef(BlobRef blob)
+    {
+        var id = db.Long("UPDATE blobs SET refcount = refcount + 1 WHERE hash = @h RETURNING id", ("@h", blob.Hash));
+        if (id is { } existing)
+        {
+            return existing;
+        }
+
+        // A row is only created for a file that exists: a body deleted by an earlier commit must be stored again.
+        if (!blobs.Exists(blob.Hash))
+        {
+            throw new StoreException($"blob {blob.Hash} is not in the blob store: store the content (again) before referring to it");
+        }
+
+        return db.Long("INSERT INTO blobs(hash, size, refcount) VALUES(@h, @s, 1) RETURNING id", ("@h", blob.Hash), ("@s", blob.Size))!.Value;
+    }
+
+    /// <summary>Drops a reference; the row and file go after commit when nothing refers to them.</summary>
+    public void ReleaseBlob(long blobId)
+    {
+        db.Exec("UPDATE blobs SET refcount = refcount - 1 WHERE id = @id", ("@id", blobId));
+        ReleasedBlobs.Add(blobId);
+    }
+}

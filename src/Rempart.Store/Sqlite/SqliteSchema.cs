@@ -1,0 +1,190 @@
+using Microsoft.Data.Sqlite;
+
+namespace Rempart.Store.Sqlite;
+
+/// <summary>
+/// The metadata schema as an ordered list of forward migrations. <c>PRAGMA user_version</c> holds the number of
+/// migrations applied; each runs in the open transaction and bumps it. Never edit a released migration: append a
+/// new one (and update tests/Rempart.Store.Tests/Fixtures/schema-vN.sql on purpose).
+/// <para>
+/// Conventions: times are Unix milliseconds (UTC); addresses have a lower-case <c>*_key</c> column used for
+/// case-insensitive matching, while the display form keeps the local part as given; flags are one space-separated,
+/// normalized string. Messages reference blobs by id; the blob row counts its references (messages and queue
+/// entries) so the file can be deleted when nothing uses it.
+/// </para>
+/// </summary>
+internal static class SqliteSchema
+{
+    /// <summary>Migration N (1-based) brings a database from version N-1 to N.</summary>
+    public static readonly IReadOnlyList<string> Migrations =
+    [
+        // v1
+        """
+        CREATE TABLE store_state(
+            key TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE domains(
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            catch_all TEXT,
+            created INTEGER NOT NULL
+        );
+
+        CREATE TABLE accounts(
+            id INTEGER PRIMARY KEY,
+            domain_id INTEGER NOT NULL REFERENCES domains(id),
+            address TEXT NOT NULL,
+            address_key TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            max_bytes INTEGER,
+            max_messages INTEGER,
+            display_name TEXT,
+            used_bytes INTEGER NOT NULL DEFAULT 0,
+            used_messages INTEGER NOT NULL DEFAULT 0,
+            created INTEGER NOT NULL
+        );
+        CREATE INDEX accounts_domain ON accounts(domain_id);
+
+        CREATE TABLE aliases(
+            id INTEGER PRIMARY KEY,
+            domain_id INTEGER NOT NULL REFERENCES domains(id),
+            address TEXT NOT NULL,
+            address_key TEXT NOT NULL UNIQUE,
+            kind INTEGER NOT NULL,
+            created INTEGER NOT NULL
+        );
+        CREATE INDEX aliases_domain ON aliases(domain_id);
+
+        CREATE TABLE alias_targets(
+            alias_id INTEGER NOT NULL REFERENCES aliases(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            target TEXT NOT NULL,
+            target_key TEXT NOT NULL,
+            PRIMARY KEY(alias_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX alias_targets_key ON alias_targets(target_key);
+
+        CREATE TABLE send_as(
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            address_key TEXT NOT NULL,
+            PRIMARY KEY(account_id, address_key)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE blobs(
+            id INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            refcount INTEGER NOT NULL
+        );
+
+        CREATE TABLE message_meta(
+            blob_id INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
+            envelope TEXT NOT NULL,
+            body TEXT NOT NULL,
+            body_structure TEXT NOT NULL,
+            subject TEXT,
+            from_header TEXT,
+            to_header TEXT,
+            cc_header TEXT,
+            date INTEGER,
+            message_id TEXT,
+            in_reply_to TEXT,
+            refs TEXT
+        );
+
+        CREATE VIRTUAL TABLE message_text USING fts5(headers, body, tokenize='trigram');
+
+        CREATE TABLE mailboxes(
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            name TEXT NOT NULL,
+            special_use TEXT,
+            uid_validity INTEGER NOT NULL,
+            uid_next INTEGER NOT NULL,
+            highest_modseq INTEGER NOT NULL,
+            subscribed INTEGER NOT NULL DEFAULT 1,
+            UNIQUE(account_id, name)
+        );
+
+        CREATE TABLE messages(
+            id INTEGER PRIMARY KEY,
+            mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+            uid INTEGER NOT NULL,
+            blob_id INTEGER NOT NULL REFERENCES blobs(id),
+            size INTEGER NOT NULL,
+            internal_date INTEGER NOT NULL,
+            flags TEXT NOT NULL,
+            seen INTEGER NOT NULL,
+            deleted INTEGER NOT NULL,
+            modseq INTEGER NOT NULL,
+            UNIQUE(mailbox_id, uid)
+        );
+        CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+        CREATE INDEX messages_blob ON messages(blob_id);
+
+        CREATE TABLE expunged(
+            mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+            uid INTEGER NOT NULL,
+            modseq INTEGER NOT NULL,
+            PRIMARY KEY(mailbox_id, uid)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE queue(
+            id INTEGER PRIMARY KEY,
+            domain TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            blob_id INTEGER NOT NULL REFERENCES blobs(id),
+            created INTEGER NOT NULL,
+            next_attempt INTEGER NOT NULL,
+            expires INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            delay_notice_sent INTEGER NOT NULL DEFAULT 0,
+            envelope_id TEXT,
+            ret TEXT,
+            route TEXT
+        );
+        CREATE INDEX queue_due ON queue(next_attempt, id);
+        CREATE INDEX queue_blob ON queue(blob_id);
+        """,
+    ];
+
+    /// <summary>The schema version this code writes.</summary>
+    public static int CurrentVersion => Migrations.Count;
+
+    public static int ReadVersion(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version";
+        return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Applies the missing migrations in one transaction; returns the version before.</summary>
+    public static int Migrate(SqliteConnection connection, string databasePath)
+    {
+        using var transaction = connection.BeginTransaction(deferred: false);
+        var version = ReadVersion(connection);
+        if (version > CurrentVersion)
+        {
+            throw new StoreException(
+                $"the database {databasePath} has schema version {version}, but this Rempart only knows versions up to {CurrentVersion}: " +
+                "it was written by a newer Rempart. Run that version (or restore a backup made before the upgrade).");
+        }
+
+        for (var next = version; next < CurrentVersion; next++)
+        {
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = Migrations[next] + $"\nPRAGMA user_version = {next + 1};";
+            command.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+        return version;
+    }
+}

@@ -1,0 +1,176 @@
+namespace Rempart.Store.Tests;
+
+public sealed class DurabilityTests
+{
+    [Fact]
+    public async Task Reopen_after_dispose_sees_everything()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        await t.Store.Directory.AddAliasAsync("x@example.com", ["a@example.com"], AliasKind.Alias);
+        var inbox = await t.InboxAsync(a.Id);
+        var raw = Messages.Plain("persist", "body to keep");
+        var blob = await t.PutAsync(raw);
+        await t.Store.Messages.AppendAsync(inbox.Id, blob, [@"\Seen"], DateTimeOffset.UtcNow);
+        await t.Store.Queue.EnqueueAsync(new OutboundMessage("a@example.com", [new QueueRecipient("r@remote.test")], blob, DateTimeOffset.UtcNow));
+
+        await t.ReopenAsync();
+
+        Assert.NotNull(await t.Store.Directory.GetAccountAsync("a@example.com"));
+        Assert.Equal(RecipientStatus.Local, (await t.Store.Directory.ResolveRecipientAsync("x@example.com")).Status);
+        var message = Assert.Single(await t.Store.Messages.ListMessagesAsync(inbox.Id));
+        Assert.Equal([@"\Seen"], message.Flags);
+        Assert.Equal(raw, await t.Store.Blobs.ReadAllAsync(message.BlobHash));
+        Assert.Single(await t.Store.Queue.ListAsync());
+        Assert.Equal([1L], await t.Store.Messages.SearchTextAsync(inbox.Id, "body to keep", TextSearchScope.Body));
+        Assert.Empty(await t.Store.CheckIntegrityAsync());
+    }
+
+    [Fact]
+    public async Task Concurrent_appends_are_all_kept_with_unique_ascending_uids_and_group_commit()
+    {
+        const int writers = 16;
+        const int perWriter = 50;
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var inbox = await t.InboxAsync(a.Id);
+        var blobs = new BlobRef[writers * perWriter];
+        for (var i = 0; i < blobs.Length; i++)
+        {
+            blobs[i] = await t.PutAsync(Messages.Plain($"m{i}", $"body {i}"));
+        }
+
+        var commitsBefore = t.Store.CommitCount;
+        var opsBefore = t.Store.WriteOperationCount;
+
+        // Hold the writer so the first appends of all writers are certainly queued together.
+        using var gate = new ManualResetEventSlim();
+        var blocker = await HoldWriterAsync(t, gate);
+        var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            var uids = new List<long>();
+            for (var i = 0; i < perWriter; i++)
+            {
+                var r = await t.Store.Messages.AppendAsync(inbox.Id, blobs[(w * perWriter) + i], [], DateTimeOffset.UtcNow);
+                uids.Add(r.Uid);
+            }
+
+            return uids;
+        })).ToList();
+        for (var i = 0; i < 3000 && t.Store.PendingWriteCount < writers; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        gate.Set();
+        Assert.True(await blocker);
+        var perWriterUids = await Task.WhenAll(tasks);
+
+        foreach (var uids in perWriterUids)
+        {
+            Assert.Equal(uids.Order(), uids); // each writer sees its own appends in ascending order
+        }
+
+        var all = perWriterUids.SelectMany(u => u).ToList();
+        Assert.Equal(writers * perWriter, all.Distinct().Count());
+        var stored = await t.Store.Messages.ListMessagesAsync(inbox.Id);
+        Assert.Equal(writers * perWriter, stored.Count);
+        Assert.Equal(Enumerable.Range(1, writers * perWriter).Select(i => (long)i), stored.Select(m => m.Uid));
+        Assert.Equal(stored.Select(m => m.ModSeq).Order(), stored.Select(m => m.ModSeq));
+
+        var commits = t.Store.CommitCount - commitsBefore;
+        var ops = t.Store.WriteOperationCount - opsBefore;
+        Assert.Equal(writers * perWriter + 1, ops);
+        Assert.True(commits < ops, $"{commits} commits for {ops} operations: no group commit");
+        Assert.Empty(await t.Store.CheckIntegrityAsync());
+    }
+
+    [Fact]
+    public async Task A_failing_operation_in_a_batch_does_not_fail_the_others()
+    {
+        await using var t = await TempStore.CreateAsync();
+        await t.Store.Directory.AddDomainAsync("taken.test");
+        var commitsBefore = t.Store.CommitCount;
+
+        using var gate = new ManualResetEventSlim();
+        var blocker = await HoldWriterAsync(t, gate);
+        var good = Enumerable.Range(0, 10).Select(i => t.Store.Directory.AddDomainAsync($"d{i}.test")).ToList();
+        var duplicate = t.Store.Directory.AddDomainAsync("taken.test");
+        var throwing = t.Store.WriteAsync<int>(op =>
+        {
+            // Writes something, then fails: its savepoint must be rolled back alone.
+            op.Db.Exec("INSERT INTO domains(name, created) VALUES('half.test', 0)");
+            throw new InvalidOperationException("boom");
+        }, CancellationToken.None);
+        var more = Enumerable.Range(10, 5).Select(i => t.Store.Directory.AddDomainAsync($"d{i}.test")).ToList();
+        for (var i = 0; i < 3000 && t.Store.PendingWriteCount < 17; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        gate.Set();
+        Assert.True(await blocker);
+        await Task.WhenAll(good.Concat(more));
+        await Assert.ThrowsAsync<StoreException>(() => duplicate);
+        var boom = await Assert.ThrowsAsync<InvalidOperationException>(() => throwing);
+        Assert.Equal("boom", boom.Message);
+
+        // One commit for the gate, one for the 16 queued operations.
+        Assert.Equal(2, t.Store.CommitCount - commitsBefore);
+        var names = (await t.Store.Directory.ListDomainsAsync()).Select(d => d.Name).ToList();
+        Assert.Equal(16, names.Count);
+        Assert.DoesNotContain("half.test", names);
+    }
+
+    /// <summary>Queues a write that blocks the writer loop until <paramref name="gate"/> is set, and waits until it runs.</summary>
+    private static async Task<Task<bool>> HoldWriterAsync(TempStore t, ManualResetEventSlim gate)
+    {
+        using var running = new SemaphoreSlim(0);
+        var blocker = t.Store.WriteAsync(
+            _ =>
+            {
+                // Running means the writer has finished draining the channel for this batch.
+                running.Release();
+                return gate.Wait(TimeSpan.FromSeconds(30));
+            },
+            CancellationToken.None);
+        Assert.True(await running.WaitAsync(TimeSpan.FromSeconds(30)));
+        return blocker;
+    }
+
+    [Fact]
+    public async Task Cancelled_writes_are_not_applied()
+    {
+        await using var t = await TempStore.CreateAsync();
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => t.Store.Directory.AddDomainAsync("never.test", cts.Token));
+        Assert.Empty(await t.Store.Directory.ListDomainsAsync());
+    }
+
+    [Fact]
+    public async Task A_second_store_on_the_same_files_sees_committed_writes()
+    {
+        // The admin CLI opens the database while the server runs.
+        await using var t = await TempStore.CreateAsync();
+        await t.AddAccountAsync("a@example.com");
+        await using var second = await t.OpenAsync();
+        Assert.NotNull(await second.Directory.GetAccountAsync("a@example.com"));
+        await second.Directory.AddAliasAsync("b@example.com", ["a@example.com"], AliasKind.Alias);
+        Assert.Single(await t.Store.Directory.ListAliasesAsync());
+        var writes = Enumerable.Range(0, 20).Select(i => i % 2 == 0
+            ? t.Store.Directory.AddAliasAsync($"s{i}@example.com", ["a@example.com"], AliasKind.Alias)
+            : second.Directory.AddAliasAsync($"s{i}@example.com", ["a@example.com"], AliasKind.Alias));
+        await Task.WhenAll(writes);
+        Assert.Equal(21, (await t.Store.Directory.ListAliasesAsync()).Count);
+    }
+
+    [Fact]
+    public async Task Writes_after_dispose_are_refused()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var store = await t.OpenAsync();
+        await store.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => store.Directory.AddDomainAsync("late.test"));
+    }
+}
