@@ -1,0 +1,381 @@
+using System.Net;
+using System.Text;
+using MimeKit;
+using MimeKit.Utils;
+using Rempart.Smtp.Filters;
+using Rempart.Smtp.Protocol;
+using Rempart.Store;
+using Rempart.Telemetry;
+
+namespace Rempart.Smtp.Inbound;
+
+/// <summary>What end-of-data processing needs to know about the session.</summary>
+internal sealed record DeliveryContext(
+    SmtpSessionServices Services,
+    string ConnectionId,
+    string QueueId,
+    string Helo,
+    bool Esmtp,
+    IPAddress Remote,
+    string? TlsProtocol,
+    string? TlsCipher,
+    AccountRecord? Account,
+    FilterContext FilterContext);
+
+/// <summary>
+/// End of DATA / BDAT LAST: checks (loop, From ownership, filter), trace headers, then one blob for all local
+/// accounts and the outbound queue for remote recipients. The 250 goes out only after both are durable
+/// (RFC 5321 section 6.1: an accepted message is never lost).
+/// </summary>
+internal static class InboundDelivery
+{
+    public static async Task<SmtpReply> DeliverAsync(DeliveryContext ctx, Transaction tx, ReadOnlyMemory<byte> message, CancellationToken ct)
+    {
+        var s = ctx.Services;
+        var headers = LoadHeaders(message);
+
+        // RFC 5321 section 6.3: count Received fields to stop mail loops.
+        var hops = headers.Count(h => h.Id == HeaderId.Received);
+        if (hops >= s.Options.Smtp.MaxHops)
+        {
+            Reject(ctx, "loop");
+            return SmtpReply.TooManyHops;
+        }
+
+        var extraHeaders = new StringBuilder();
+        if (s.IsSubmission && ctx.Account is not null)
+        {
+            foreach (var from in headers.Where(h => h.Id == HeaderId.From))
+            {
+                if (!InternetAddressList.TryParse(from.Value, out var list))
+                {
+                    Reject(ctx, "from-not-owned");
+                    return SmtpReply.FromNotOwned;
+                }
+
+                foreach (var mailbox in list.Mailboxes)
+                {
+                    if (!await s.Store.Directory.CanSendAsAsync(ctx.Account.Id, mailbox.Address, ct))
+                    {
+                        Reject(ctx, "from-not-owned");
+                        return SmtpReply.FromNotOwned;
+                    }
+                }
+            }
+
+            // RFC 6409 section 8: the MSA may complete a message missing Date or Message-ID.
+            if (!headers.Contains(HeaderId.Date))
+            {
+                extraHeaders.Append("Date: ").Append(DateUtils.FormatDate(DateTimeOffset.UtcNow)).Append("\r\n");
+            }
+
+            if (!headers.Contains(HeaderId.MessageId))
+            {
+                extraHeaders.Append("Message-ID: <").Append(MimeUtils.GenerateMessageId(s.Options.HostName)).Append(">\r\n");
+            }
+        }
+
+        var verdict = await s.Filter.OnEndOfDataAsync(ctx.FilterContext.Snapshot(), message, ct);
+        switch (verdict.Action)
+        {
+            case FilterAction.Reject:
+                Reject(ctx, "filter");
+                return new SmtpReply(verdict.Code, verdict.Enhanced, verdict.Text);
+            case FilterAction.TempFail:
+                Reject(ctx, "filter-tempfail");
+                return new SmtpReply(verdict.Code is >= 400 and < 500 ? verdict.Code : 451, verdict.Enhanced.Length == 0 ? "4.7.1" : verdict.Enhanced, verdict.Text);
+            case FilterAction.Quarantine:
+                // TODO(protection): quarantine storage and release belong to the protection pipeline issue
+                // ("Quarantine store + admin release"); until it lands the message is accepted and not delivered.
+                SmtpLog.Quarantined(s.Logger, ctx.ConnectionId, tx.SenderText, verdict.Text);
+                RempartMetrics.MessagesRejected.WithLabels(s.Protocol, "quarantine").Inc();
+                return new SmtpReply(250, "2.0.0", "OK queued as " + ctx.QueueId);
+        }
+
+        foreach (var (name, value) in verdict.Headers)
+        {
+            extraHeaders.Append(name).Append(": ").Append(value.ReplaceLineEndings(" ")).Append("\r\n");
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var received = ReceivedHeader(ctx, tx, now);
+
+        // Targets: each local account once, each remote address once (RFC 5321 section 3.7 forwarding for aliases).
+        var accounts = new List<long>();
+        var remote = new List<QueueRecipient>();
+        var seenRemote = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var r in tx.Recipients)
+        {
+            var orcpt = r.Parameters.OriginalRecipient ?? "rfc822;" + r.Address.Address;
+            if (r.IsRemote)
+            {
+                if (seenRemote.Add(r.Address.Address))
+                {
+                    remote.Add(new QueueRecipient(r.Address.Address, r.Parameters.Notify, r.Parameters.OriginalRecipient));
+                }
+
+                continue;
+            }
+
+            foreach (var id in r.Resolution.AccountIds)
+            {
+                if (!accounts.Contains(id))
+                {
+                    accounts.Add(id);
+                }
+            }
+
+            foreach (var forward in r.Resolution.ForwardTo)
+            {
+                if (seenRemote.Add(forward))
+                {
+                    remote.Add(new QueueRecipient(forward, r.Parameters.Notify, orcpt));
+                }
+            }
+        }
+
+        var folder = verdict.Action == FilterAction.FileInto ? verdict.Folder : null;
+        try
+        {
+            BlobRef? localBlob = null;
+            if (accounts.Count != 0)
+            {
+                // RFC 5321 section 4.4: the delivering server adds Return-Path.
+                var returnPath = "Return-Path: <" + tx.SenderText + ">\r\n";
+                localBlob = await s.Store.Blobs.PutAsync(Compose(returnPath + received + extraHeaders, message), ct);
+            }
+
+            if (remote.Count != 0)
+            {
+                var remoteBlob = await s.Store.Blobs.PutAsync(Compose(received + extraHeaders, message), ct);
+                await s.Queue.EnqueueAsync(new OutboundMessage(tx.SenderText, remote, remoteBlob, now, tx.Parameters.EnvelopeId, tx.Parameters.Ret), ct);
+                RempartMetrics.MessagesDelivered.WithLabels("remote").Inc(remote.Count);
+            }
+
+            var failed = new HashSet<long>();
+            if (localBlob is not null)
+            {
+                var targets = accounts.Select(a => new DeliveryTarget(a, folder)).ToList();
+                var results = await s.Store.Messages.DeliverAsync(localBlob, targets, now, ct);
+                foreach (var result in results.Where(r => r.Outcome != DeliveryOutcome.Stored))
+                {
+                    SmtpLog.LocalDeliveryFailed(s.Logger, ctx.ConnectionId, result.AccountId, result.Outcome.ToString());
+                    failed.Add(result.AccountId);
+                }
+
+                RempartMetrics.MessagesDelivered.WithLabels("local").Inc(results.Count - failed.Count);
+                if (failed.Count == accounts.Count && remote.Count == 0)
+                {
+                    // Nothing was stored anywhere: the client keeps the message and retries (RFC 5321 4.2.5).
+                    Reject(ctx, "quota");
+                    return SmtpReply.MailboxFull;
+                }
+
+                await ReportLocalOutcomesAsync(ctx, tx, localBlob, failed, message, ct);
+            }
+
+            RempartMetrics.MessagesReceived.WithLabels(s.Protocol).Inc();
+            SmtpLog.MessageAccepted(s.Logger, ctx.ConnectionId, ctx.QueueId, tx.SenderText, tx.Recipients.Count, message.Length, accounts.Count - failed.Count, remote.Count);
+            return new SmtpReply(250, "2.0.0", "OK queued as " + ctx.QueueId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Internal error: 451 and a log entry; the client still holds the message (house style habit 7).
+            SmtpLog.DeliveryFailed(s.Logger, ctx.ConnectionId, ex);
+            return SmtpReply.LocalError;
+        }
+    }
+
+    /// <summary>
+    /// After a partly failed local delivery, bounces the failed recipients (RFC 3461 NOTIFY=FAILURE, the default);
+    /// reports NOTIFY=SUCCESS deliveries (RFC 3461 section 6.2, "delivered").
+    /// </summary>
+    private static async Task ReportLocalOutcomesAsync(DeliveryContext ctx, Transaction tx, BlobRef localBlob, HashSet<long> failed, ReadOnlyMemory<byte> message, CancellationToken ct)
+    {
+        if (tx.Sender is null)
+        {
+            return;
+        }
+
+        var s = ctx.Services;
+        var delivered = new List<QueueRecipient>();
+        var bounced = new List<AcceptedRecipient>();
+        foreach (var r in tx.Recipients.Where(r => !r.IsRemote && r.Resolution.AccountIds.Count != 0))
+        {
+            if (r.Resolution.AccountIds.Any(failed.Contains))
+            {
+                if (r.Parameters.Notify is null || r.Parameters.Notify.Contains("FAILURE", StringComparison.Ordinal))
+                {
+                    bounced.Add(r);
+                }
+            }
+            else if (r.Parameters.Notify?.Contains("SUCCESS", StringComparison.Ordinal) == true)
+            {
+                delivered.Add(new QueueRecipient(r.Address.Address, r.Parameters.Notify, r.Parameters.OriginalRecipient));
+            }
+        }
+
+        if (delivered.Count != 0)
+        {
+            await s.Queue.ReportDeliveredAsync(tx.SenderText, delivered, localBlob, tx.Parameters.EnvelopeId, tx.Parameters.Ret, ct);
+        }
+
+        if (bounced.Count != 0)
+        {
+            var bounce = InboundBounce.Build(s.Options.HostName, tx, bounced, message);
+            var blob = await s.Store.Blobs.PutAsync(bounce, ct);
+            await s.Queue.EnqueueAsync(new OutboundMessage(string.Empty, [new QueueRecipient(tx.SenderText)], blob, DateTimeOffset.UtcNow), ct);
+            RempartMetrics.Bounces.WithLabels("failure").Inc();
+        }
+    }
+
+    private static void Reject(DeliveryContext ctx, string reason)
+    {
+        RempartMetrics.MessagesRejected.WithLabels(ctx.Services.Protocol, reason).Inc();
+        SmtpLog.MessageRejected(ctx.Services.Logger, ctx.ConnectionId, reason);
+    }
+
+    /// <summary>The trace field of RFC 5321 section 4.4, with the protocol keywords of RFC 3848 and RFC 6531.</summary>
+    internal static string ReceivedHeader(DeliveryContext ctx, Transaction tx, DateTimeOffset now)
+    {
+        var secure = ctx.TlsProtocol is not null;
+        var authenticated = ctx.Account is not null;
+        string with;
+        if (!ctx.Esmtp)
+        {
+            with = "SMTP";
+        }
+        else
+        {
+            with = (tx.Parameters.SmtpUtf8 ? "UTF8SMTP" : "ESMTP") + (secure ? "S" : string.Empty) + (authenticated ? "A" : string.Empty);
+        }
+
+        var remoteLiteral = ctx.Remote.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && !ctx.Remote.IsIPv4MappedToIPv6
+            ? "IPv6:" + ctx.Remote
+            : (ctx.Remote.IsIPv4MappedToIPv6 ? ctx.Remote.MapToIPv4() : ctx.Remote).ToString();
+        var sb = new StringBuilder();
+        sb.Append("Received: from ").Append(Sanitize(ctx.Helo)).Append(" ([").Append(remoteLiteral).Append("])\r\n");
+        sb.Append("\tby ").Append(ctx.Services.Options.HostName).Append(" (Rempart)");
+        if (secure)
+        {
+            sb.Append(" (using ").Append(ctx.TlsProtocol).Append(" with cipher ").Append(ctx.TlsCipher).Append(')');
+        }
+
+        sb.Append("\r\n\twith ").Append(with).Append(" id ").Append(ctx.ConnectionId);
+        if (tx.Recipients.Count == 1)
+        {
+            // Only a single recipient is named: listing several would disclose Bcc recipients.
+            sb.Append("\r\n\tfor <").Append(tx.Recipients[0].Address.Address).Append('>');
+        }
+
+        sb.Append(";\r\n\t").Append(DateUtils.FormatDate(now)).Append("\r\n");
+        return sb.ToString();
+    }
+
+    private static string Sanitize(string helo)
+    {
+        var clean = new StringBuilder(Math.Min(helo.Length, 255));
+        foreach (var c in helo.AsSpan(0, Math.Min(helo.Length, 255)))
+        {
+            clean.Append(c is '(' or ')' or '\\' or ';' || char.IsControl(c) ? '_' : c);
+        }
+
+        return clean.ToString();
+    }
+
+    private static HeaderList LoadHeaders(ReadOnlyMemory<byte> message)
+    {
+        try
+        {
+            using var stream = new MemoryStream(message.ToArray(), writable: false);
+            return HeaderList.Load(ParserOptions.Default, stream);
+        }
+        catch (FormatException)
+        {
+            return [];
+        }
+    }
+
+    private static byte[] Compose(string prefix, ReadOnlyMemory<byte> message) => Compose(Encoding.UTF8.GetBytes(prefix), message);
+
+    private static byte[] Compose(byte[] prefix, ReadOnlyMemory<byte> message)
+    {
+        var all = new byte[prefix.Length + message.Length];
+        prefix.CopyTo(all, 0);
+        message.Span.CopyTo(all.AsSpan(prefix.Length));
+        return all;
+    }
+}
+
+/// <summary>A minimal RFC 3464 failure report for local deliveries that failed after the 250.</summary>
+internal static class InboundBounce
+{
+    public static byte[] Build(string hostName, Transaction tx, IReadOnlyList<AcceptedRecipient> failed, ReadOnlyMemory<byte> original)
+    {
+        var msg = new MimeMessage();
+        msg.From.Add(new MailboxAddress("Mail Delivery System", "MAILER-DAEMON@" + hostName));
+        msg.To.Add(MailboxAddress.Parse(tx.SenderText));
+        msg.Subject = "Undelivered Mail Returned to Sender";
+        msg.Headers.Add("Auto-Submitted", "auto-replied");
+        var report = new MultipartReport("delivery-status");
+        var text = new StringBuilder("Your message could not be delivered to these recipients (mailbox full):\r\n\r\n");
+        foreach (var r in failed)
+        {
+            text.Append("  <").Append(r.Address.Address).Append(">\r\n");
+        }
+
+        report.Add(new TextPart("plain") { Text = text.ToString() });
+        var status = new MessageDeliveryStatus();
+        var perMessage = new HeaderList
+        {
+            { "Reporting-MTA", "dns; " + hostName },
+            { "Arrival-Date", DateUtils.FormatDate(DateTimeOffset.UtcNow) },
+        };
+        if (tx.Parameters.EnvelopeId is { } envid)
+        {
+            perMessage.Add("Original-Envelope-Id", envid);
+        }
+
+        status.StatusGroups.Add(perMessage);
+        foreach (var r in failed)
+        {
+            var group = new HeaderList();
+            if (r.Parameters.OriginalRecipient is { } orcpt)
+            {
+                group.Add("Original-Recipient", orcpt);
+            }
+
+            group.Add("Final-Recipient", "rfc822; " + r.Address.Address);
+            group.Add("Action", "failed");
+            group.Add("Status", "5.2.2");
+            group.Add("Diagnostic-Code", "smtp; 552 5.2.2 Mailbox full");
+            status.StatusGroups.Add(group);
+        }
+
+        report.Add(status);
+
+        // RFC 3461 section 4.3: RET=FULL returns the message, otherwise the headers only.
+        var headerEnd = HeaderEnd(original.Span);
+        var returned = tx.Parameters.Ret == "FULL" ? original : original[..headerEnd];
+        report.Add(new MimePart(tx.Parameters.Ret == "FULL" ? "message" : "text", tx.Parameters.Ret == "FULL" ? "rfc822" : "rfc822-headers")
+        {
+            Content = new MimeContent(new MemoryStream(returned.ToArray(), writable: false)),
+        });
+        msg.Body = report;
+        using var output = new MemoryStream();
+        msg.WriteTo(FormatOptions.Default.Clone() is var options && SetCrLf(options) ? options : FormatOptions.Default, output);
+        return output.ToArray();
+    }
+
+    private static bool SetCrLf(FormatOptions options)
+    {
+        options.NewLineFormat = NewLineFormat.Dos;
+        return true;
+    }
+
+    private static int HeaderEnd(ReadOnlySpan<byte> message)
+    {
+        var i = message.IndexOf("\r\n\r\n"u8);
+        return i < 0 ? message.Length : i + 2;
+    }
+}
