@@ -1,1 +1,5 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Rempart.Imap.Tests")]
+
 namespace Rempart.Imap;

@@ -34,6 +34,9 @@ public enum EventIds
     SmtpMessageAccepted = 4001,
     SmtpMessageRejected = 4002,
     SmtpProtocolError = 4003,
+    SmtpTranscript = 4004,
+    SmtpQuarantined = 4005,
+    SmtpDeliveryFailed = 4006,
     QueueDelivered = 4100,
     QueueDeferred = 4101,
     QueueBounced = 4102,
@@ -42,10 +45,13 @@ public enum EventIds
     // 5000 imap
     ImapSessionStarted = 5000,
     ImapProtocolError = 5001,
+    ImapCommandTrace = 5002,
 
     // 6000 pop3
     Pop3SessionStarted = 6000,
     Pop3ProtocolError = 6001,
+    Pop3MaildropOpened = 6002,
+    Pop3Transcript = 6003,
 
     // 7000 http
     HttpRequestFailed = 7000,

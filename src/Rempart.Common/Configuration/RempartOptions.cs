@@ -239,6 +239,9 @@ public sealed class Pop3Options
 {
     /// <summary>Idle timeout (RFC 1939: at least 10 minutes).</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Command errors tolerated in one session before it is closed.</summary>
+    public int MaxErrors { get; set; } = 10;
 }
 
 public sealed class LoggingOptions
