@@ -1,1 +1,3 @@
-namespace Rempart.Pop3;
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Rempart.Pop3.Tests")]
