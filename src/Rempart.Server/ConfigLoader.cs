@@ -195,6 +195,12 @@ public static class ConfigLoader
             Check((r.Username is null) == (r.Password is null), key, "set both username and password, or neither.");
         }
 
+        // Deeper route checks (domain pattern syntax, credentials without a smart host) live with the route table.
+        if (!errors.Any(e => e.StartsWith("'routes", StringComparison.Ordinal)))
+        {
+            errors.AddRange(Rempart.Smtp.Routing.RouteTable.Validate(o).Select(e => "'routes': " + e + "."));
+        }
+
         Check(o.Imap.MaxLiteralSize >= 1024, "imap.maxLiteralSize", "must be at least 1024 bytes.");
         Check(o.Imap.MaxSessionsPerUser >= 1, "imap.maxSessionsPerUser", "must be at least 1.");
         Check(o.Imap.MaxNestingDepth is >= 4 and <= 1000, "imap.maxNestingDepth", "must be between 4 and 1000.");
@@ -240,7 +246,7 @@ public static class ConfigLoader
         {
             var end = msg.IndexOf('\'', i + marker.Length);
             var name = msg[(i + marker.Length)..end];
-            var full = path.Length == 0 ? name : path + "." + name;
+            var full = path.Length == 0 ? name : path.EndsWith(name, StringComparison.Ordinal) ? path : path + "." + name;
             return $"unknown key '{full}'{line}.";
         }
 

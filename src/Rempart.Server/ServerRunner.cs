@@ -8,7 +8,6 @@ using Rempart.Imap;
 using Rempart.Net;
 using Rempart.Pop3;
 using Rempart.Server.Http;
-using Rempart.Server.Logging;
 using Rempart.Smtp.Filters;
 using Rempart.Smtp.Inbound;
 using Rempart.Smtp.Outbound;
@@ -44,10 +43,11 @@ public static partial class ServerRunner
         using var certificates = CertificateManager.Create(options.Tls, options.HostName, data.TlsPath, loggerFactory.CreateLogger("Rempart.Tls"));
         using var auth = new AuthService(store.Directory, options.Auth, loggerFactory.CreateLogger<AuthService>());
 
-        var transport = new SmtpOutboundTransport(options, loggerFactory);
-        var queue = new QueueRunner(store, options, transport, TimeProvider.System, loggerFactory);
+        await using var transport = new SmtpOutboundTransport(options, loggerFactory);
+        using var queue = new QueueRunner(store, options, transport, TimeProvider.System, loggerFactory);
         using var queueStop = new CancellationTokenSource();
         var queueTask = queue.RunAsync(queueStop.Token);
+        var sweepTask = SweepOrphansAsync(store, log, queueStop.Token);
 
         IMessageFilter filter = new PassThroughFilter();
         var listeners = new List<TcpListenerService>();
@@ -111,10 +111,39 @@ public static partial class ServerRunner
             {
             }
 
+            await sweepTask;
+
             if (http is not null)
             {
                 await http.StopAsync(CancellationToken.None);
                 await http.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deletes blob files nothing refers to (a delivery refused after its body was stored, a crash between the blob
+    /// fsync and the commit) once a day; only files older than a day, so in-flight deliveries are never touched.
+    /// </summary>
+    private static async Task SweepOrphansAsync(SqliteMailStore store, ILogger log, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromHours(1), stop);
+                if (DateTime.UtcNow.Hour == 3)
+                {
+                    await store.SweepOrphanBlobsAsync(TimeSpan.FromDays(1), stop);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is StoreException or IOException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                LogSweepFailed(log, ex);
             }
         }
     }
@@ -190,6 +219,9 @@ public static partial class ServerRunner
 
     [LoggerMessage(EventId = (int)EventIds.ServerStopping, Level = LogLevel.Information, Message = "Stopping: no new connections; sessions get 10 s to finish")]
     private static partial void LogStopping(ILogger logger);
+
+    [LoggerMessage(EventId = (int)EventIds.StoreWriteFailed, Level = LogLevel.Error, Message = "Orphan blob sweep failed; it runs again at the next window")]
+    private static partial void LogSweepFailed(ILogger logger, Exception ex);
 
     [LoggerMessage(EventId = (int)EventIds.FirstAdminCreated, Level = LogLevel.Warning, Message = "First run: created administrator {Address}; its password is printed once on standard output")]
     private static partial void LogFirstAdmin(ILogger logger, string address);

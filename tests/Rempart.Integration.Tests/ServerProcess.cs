@@ -49,9 +49,11 @@ public sealed class ServerProcess : IAsyncDisposable
         var dir = Path.Combine(Path.GetTempPath(), "rempart-it-" + Guid.NewGuid().ToString("n")[..10]);
         Directory.CreateDirectory(dir);
         var listeners = new JsonObject();
+        var ports = FreePorts(8);
+        var i = 0;
         foreach (var name in new[] { "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http" })
         {
-            listeners[name] = new JsonObject { ["port"] = FreePort() };
+            listeners[name] = new JsonObject { ["port"] = ports[i++] };
         }
 
         var config = new JsonObject
@@ -78,6 +80,12 @@ public sealed class ServerProcess : IAsyncDisposable
     {
         get
         {
+            // An explicit path wins: builds with --artifacts-path put the CLI outside src/Rempart.Cli/bin.
+            if (Environment.GetEnvironmentVariable("REMPART_CLI_DLL") is { Length: > 0 } overridden)
+            {
+                return File.Exists(overridden) ? overridden : throw new FileNotFoundException("REMPART_CLI_DLL names a missing file", overridden);
+            }
+
             var here = AppContext.BaseDirectory;
             var config = here.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
             var dir = new DirectoryInfo(here);
@@ -242,6 +250,30 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         (await CliAsync(password + "\n", "user", "add", address, "--password-stdin")).EnsureSuccess();
+    }
+
+    /// <summary>Distinct free ports: all sockets stay bound until every port is picked, so none repeats.</summary>
+    public static int[] FreePorts(int count)
+    {
+        var held = new List<TcpListener>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var l = new TcpListener(IPAddress.Loopback, 0);
+                l.Start();
+                held.Add(l);
+            }
+
+            return [.. held.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
+        }
+        finally
+        {
+            foreach (var l in held)
+            {
+                l.Stop();
+            }
+        }
     }
 
     public static int FreePort()

@@ -1,5 +1,3 @@
-using Rempart.Common.Configuration;
-using Rempart.Server;
 using Rempart.Server.Logging;
 
 namespace Rempart.Server.Tests;
@@ -46,7 +44,7 @@ public sealed class ConfigTests
     [InlineData("{ \"logging\": { \"format\": \"xml\" } }", "'logging.format'")]
     [InlineData("{ \"queue\": { \"lifetime\": \"forever\" } }", "'queue.lifetime'")]
     [InlineData("[1,2]", "configuration")]
-    [InlineData("{ \"hostName\": ", "invalid JSON")]
+    [InlineData("{ \"hostName\": ", "'hostName'")]
     public void Bad_keys_and_values_are_refused_with_the_key_named(string json, string expected)
     {
         var ex = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(json));

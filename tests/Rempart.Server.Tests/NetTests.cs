@@ -23,7 +23,11 @@ public sealed class CertificateTests : IDisposable
         Assert.True(m.Certificate.MatchesHostname("localhost"));
         Assert.True(m.Certificate.MatchesHostname("mail.example.test"));
         Assert.True(m.Certificate.HasPrivateKey);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "selfsigned.key")));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "selfsigned.key")));
+        }
+
         var thumb = m.Certificate.Thumbprint;
 
         using var again = CertificateManager.Create(new TlsOptions(), "mail.example.test", _dir, NullLogger.Instance);
@@ -54,7 +58,7 @@ public sealed class CertificateTests : IDisposable
         Assert.Equal("CN=two.example.test", (await HandshakeAsync(m)).Subject);
     }
 
-    private static async Task<X509Certificate2> HandshakeAsync(ITlsCertificateSource source)
+    private static async Task<X509Certificate2> HandshakeAsync(CertificateManager source)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -49,7 +49,7 @@ public static class HttpEndpoints
             return Results.Text(Autoconfig.AutodiscoverXml(options, xml), "application/xml", Encoding.UTF8);
         }
 
-        app.MapPost("/autodiscover/autodiscover.xml", Autodiscover);
-        app.MapPost("/Autodiscover/Autodiscover.xml", Autodiscover);
+        // Route matching is case-insensitive, so this also serves Outlook's /Autodiscover/Autodiscover.xml.
+        app.MapPost("/autodiscover/autodiscover.xml", (Func<HttpContext, Task<IResult>>)Autodiscover);
     }
 }
