@@ -7,17 +7,37 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # ------------------------------------------------------------------ packages the tests use as real peers/clients
-# swaks, curl, python3 (smtplib/imaplib/poplib), mbsync (isync), openssl.
+# swaks (+ its TLS modules), curl, python3 (smtplib/imaplib/poplib), mbsync (isync), openssl, and postfix as a
+# peer MTA. The integration tests start private Postfix instances on loopback ports themselves
+# (tests/Rempart.Integration.Tests/PeersPostfix.cs); the packaged system instance must never run.
 need=()
-for p in swaks curl openssl isync python3 ca-certificates; do
+for p in swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl isync python3 ca-certificates postfix; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing test dependencies: ${need[*]}"
   if [ "$(id -u)" != 0 ]; then echo "need root to apt-get install ${need[*]}" >&2; exit 2; fi
+  # Postfix: no system configuration (so the packaged instance has nothing to run).
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  echo "postfix postfix/mailname string localhost" | debconf-set-selections
+  # Keep package scripts from starting any service during the install (removed again right after).
+  policy_rc=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_rc=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+  if [ -n "$policy_rc" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 fi
+
+# ------------------------------------------------------------------ peer setup
+# The packaged Postfix stays off (where systemd runs it would listen on port 25); tests use private instances.
+if [ "$(id -u)" = 0 ] && [ -d /run/systemd/system ] && systemctl is-enabled postfix.service >/dev/null 2>&1; then
+  systemctl disable --now postfix.service >/dev/null 2>&1 || true
+fi
+# Builds with --artifacts-path put the CLI elsewhere; a stale override would point the tests at an old binary.
+unset REMPART_CLI_DLL
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 

@@ -165,27 +165,58 @@ public sealed class FoundationTests
         await using var server = ServerProcess.Create();
         await server.StartAsync();
         await server.AddUserAsync("dave@example.test", "dave-Secret-1");
-        for (var i = 0; i < 5; i++)
+
+        // Raw IMAP LOGIN commands, so exactly one failure is counted per attempt.
+        using (var tcp = new TcpClient())
         {
-            using var c = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
-            await c.ConnectAsync("127.0.0.1", server.Port("imaps"), SecureSocketOptions.SslOnConnect);
-            await Assert.ThrowsAsync<AuthenticationException>(() => c.AuthenticateAsync("dave@example.test", "wrong" + i));
+            await tcp.ConnectAsync("127.0.0.1", server.Port("imaps"));
+            await using var ssl = new SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+            await ssl.AuthenticateAsClientAsync("localhost");
+            Assert.StartsWith("* OK", await ReadLineAsync(ssl), StringComparison.Ordinal);
+            for (var i = 0; i < 4; i++)
+            {
+                await ssl.WriteAsync(Encoding.ASCII.GetBytes($"a{i} LOGIN dave@example.test wrong{i}\r\n"));
+                Assert.StartsWith($"a{i} NO", await ReadLineAsync(ssl), StringComparison.Ordinal);
+            }
+
+            // Four failures: the right password still works.
+            await ssl.WriteAsync("b LOGIN dave@example.test dave-Secret-1\r\n"u8.ToArray());
+            var ok = await ReadUntilTaggedAsync(ssl, "b ");
+            Assert.StartsWith("b OK", ok, StringComparison.Ordinal);
         }
 
-        // Banned: the connection is refused outright or the right password is refused too.
-        var refused = false;
-        try
+        using (var tcp = new TcpClient())
         {
-            using var c = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
-            await c.ConnectAsync("127.0.0.1", server.Port("imaps"), SecureSocketOptions.SslOnConnect);
-            await c.AuthenticateAsync("dave@example.test", "dave-Secret-1");
-        }
-        catch (Exception ex) when (ex is AuthenticationException or IOException or SslHandshakeException or ImapProtocolException or SocketException)
-        {
-            refused = true;
+            await tcp.ConnectAsync("127.0.0.1", server.Port("imaps"));
+            await using var ssl = new SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+            await ssl.AuthenticateAsClientAsync("localhost");
+            await ReadLineAsync(ssl);
+            await ssl.WriteAsync("c LOGIN dave@example.test wrong5\r\n"u8.ToArray());
+            Assert.StartsWith("c NO", await ReadLineAsync(ssl), StringComparison.Ordinal);
+            await ssl.WriteAsync("d LOGIN dave@example.test dave-Secret-1\r\n"u8.ToArray());
+            Assert.StartsWith("d NO", await ReadUntilTaggedAsync(ssl, "d "), StringComparison.Ordinal);
         }
 
-        Assert.True(refused, "a banned address must not log in");
+        // A new connection from the banned address is refused outright (no TLS handshake completes).
+        using var late = new TcpClient();
+        await late.ConnectAsync("127.0.0.1", server.Port("imaps"));
+        await using var lateSsl = new SslStream(late.GetStream(), false, (_, _, _, _) => true);
+        await Assert.ThrowsAnyAsync<Exception>(() => lateSsl.AuthenticateAsClientAsync("localhost"));
+        Assert.Contains("rempart_bans_total 1", await new HttpClient().GetStringAsync(new Uri($"http://127.0.0.1:{server.Port("http")}/metrics")), StringComparison.Ordinal);
+    }
+
+    private static async Task<string> ReadUntilTaggedAsync(Stream s, string tag)
+    {
+        for (var i = 0; i < 50; i++)
+        {
+            var line = await ReadLineAsync(s);
+            if (line.StartsWith(tag, StringComparison.Ordinal) || line.Length == 0)
+            {
+                return line;
+            }
+        }
+
+        return "";
     }
 
     [Fact]
