@@ -26,6 +26,17 @@ public sealed class ConfigTests
         Assert.Equal(TimeSpan.FromMinutes(5), o.Listeners.Imap.Limits.IdleTimeout);
     }
 
+    [Fact]
+    public void A_listener_block_keeps_its_default_port_unless_it_sets_one()
+    {
+        var o = ConfigLoader.Parse("{ \"listeners\": { \"imap\": { \"addresses\": [\"::\"] }, \"pop3\": { \"enabled\": false } } }");
+        Assert.Equal(1143, o.Listeners.Imap.Port);
+        Assert.Equal(["::"], o.Listeners.Imap.Addresses);
+        Assert.False(o.Listeners.Pop3.Enabled);
+        Assert.Equal(1110, o.Listeners.Pop3.Port);
+        Assert.Equal(2525, o.Listeners.Smtp.Port);
+    }
+
     [Theory]
     [InlineData("{ \"hostname2\": \"x\" }", "'hostname2'")]
     [InlineData("{ \"listeners\": { \"smtp\": { \"prot\": 25 } } }", "'listeners.smtp.prot'")]

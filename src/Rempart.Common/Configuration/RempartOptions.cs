@@ -27,13 +27,21 @@ public sealed class RempartOptions
 /// <summary>All network listeners. Defaults need no root and bind to loopback only.</summary>
 public sealed class ListenersOptions
 {
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Smtp { get; set; } = new() { Port = 2525 };
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Submission { get; set; } = new() { Port = 5587 };
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Submissions { get; set; } = new() { Port = 5465 };
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Imap { get; set; } = new() { Port = 1143 };
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Imaps { get; set; } = new() { Port = 1993 };
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Pop3 { get; set; } = new() { Port = 1110 };
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Pop3s { get; set; } = new() { Port = 1995 };
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Http { get; set; } = new() { Port = 8080 };
 
     /// <summary>Every listener with its stable name, in a fixed order.</summary>
