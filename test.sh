@@ -8,10 +8,10 @@ cd "$(dirname "$0")"
 
 # ------------------------------------------------------------------ packages the tests use as real peers/clients
 # swaks (+ its TLS modules), curl, python3 (smtplib/imaplib/poplib), mbsync (isync), openssl, and postfix as a
-# peer MTA. The integration tests start private Postfix instances on loopback ports themselves
+# peer MTA, and dnsmasq-base (the binary only, no service) as a real DNS server on loopback for MX lookups. The integration tests start private Postfix instances on loopback ports themselves
 # (tests/Rempart.Integration.Tests/PeersPostfix.cs); the packaged system instance must never run.
 need=()
-for p in swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl isync python3 ca-certificates postfix; do
+for p in swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl isync python3 ca-certificates postfix dnsmasq-base; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
