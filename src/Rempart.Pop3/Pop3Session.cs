@@ -8,6 +8,7 @@ using Rempart.Net;
 using Rempart.Pop3.Protocol;
 using Rempart.Store;
 using Rempart.Store.Auth;
+using Rempart.Common.Text;
 
 namespace Rempart.Pop3;
 
@@ -138,7 +139,7 @@ internal sealed partial class Pop3Session
             {
                 if (discarding)
                 {
-                    if (!Pop3Parser.SkipLine(ref buffer))
+                    if (!LineBuffer.SkipLine(ref buffer))
                     {
                         break;
                     }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using Rempart.Pop3.Protocol;
+using Rempart.Common.Text;
 
 namespace Rempart.Pop3.Tests;
 
@@ -67,11 +68,11 @@ public class ParserTests
     {
         var buffer = Seq(new string('x', 50));
         Assert.Equal(Pop3LineStatus.TooLong, Pop3Parser.TryReadLine(ref buffer, 20, out _));
-        Assert.False(Pop3Parser.SkipLine(ref buffer));
+        Assert.False(LineBuffer.SkipLine(ref buffer));
         Assert.True(buffer.IsEmpty);
 
         buffer = Seq("yyy\r\nNOOP\r\n");
-        Assert.True(Pop3Parser.SkipLine(ref buffer));
+        Assert.True(LineBuffer.SkipLine(ref buffer));
         Assert.Equal(Pop3LineStatus.Line, Pop3Parser.TryReadLine(ref buffer, 20, out var line));
         Assert.Equal("NOOP", Encoding.ASCII.GetString(line.ToArray()));
     }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using Rempart.Smtp.Protocol;
+using Rempart.Common.Text;
 
 namespace Rempart.Smtp.Tests;
 
@@ -54,7 +55,7 @@ public class ProtocolParserTests
         Assert.Equal(20, consumed);
 
         var rest = new ReadOnlySequence<byte>("aaa\r\nNOOP\r\n"u8.ToArray());
-        Assert.True(SmtpLineReader.TrySkipLine(ref rest));
+        Assert.True(LineBuffer.SkipLine(ref rest));
         Assert.Equal("NOOP\r\n", Encoding.ASCII.GetString(rest));
     }
 

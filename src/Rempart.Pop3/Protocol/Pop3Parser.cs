@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
+using Rempart.Common.Text;
 
 namespace Rempart.Pop3.Protocol;
 
@@ -14,7 +15,7 @@ public enum Pop3LineStatus
 
     /// <summary>
     /// The line exceeds the limit. The buffer is left as is: the caller answers -ERR and calls
-    /// <see cref="Pop3Parser.SkipLine"/> until the end of the line has been dropped.
+    /// <see cref="LineBuffer.SkipLine"/> until the end of the line has been dropped.
     /// </summary>
     TooLong,
 }
@@ -59,7 +60,7 @@ public static class Pop3Parser
         }
 
         var raw = buffer.Slice(0, lf.Value);
-        if (raw.Length > 0 && EndsWithCr(raw))
+        if (LineBuffer.EndsWithCr(raw))
         {
             raw = raw.Slice(0, raw.Length - 1);
         }
@@ -67,21 +68,6 @@ public static class Pop3Parser
         line = raw;
         buffer = buffer.Slice(buffer.GetPosition(1, lf.Value));
         return Pop3LineStatus.Line;
-    }
-
-    /// <summary>Drops bytes up to and including the next LF. Returns true when the LF was found; otherwise the whole
-    /// buffer was dropped and the caller must keep skipping after the next read.</summary>
-    public static bool SkipLine(ref ReadOnlySequence<byte> buffer)
-    {
-        var lf = buffer.PositionOf((byte)'\n');
-        if (lf is null)
-        {
-            buffer = buffer.Slice(buffer.End);
-            return false;
-        }
-
-        buffer = buffer.Slice(buffer.GetPosition(1, lf.Value));
-        return true;
     }
 
     /// <summary>Decodes a line sent during a SASL exchange (base64 or "*"), or null when it holds non-ASCII bytes.</summary>
@@ -176,13 +162,6 @@ public static class Pop3Parser
     private static string Truncate(string s) => s.Length <= 20 ? s : s[..20] + "...";
 
     private static bool IsPrintableAscii(ReadOnlySpan<byte> s) => !s.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E);
-
-    private static bool EndsWithCr(ReadOnlySequence<byte> raw)
-    {
-        var reader = new SequenceReader<byte>(raw);
-        reader.Advance(raw.Length - 1);
-        return reader.TryPeek(out var last) && last == (byte)'\r';
-    }
 
     private static Pop3Command Invalid(string keyword, string error) => new(Pop3CommandKind.Unknown, keyword, [], [], error);
 

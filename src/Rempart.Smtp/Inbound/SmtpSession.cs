@@ -7,6 +7,7 @@ using Rempart.Net;
 using Rempart.Smtp.Filters;
 using Rempart.Smtp.Protocol;
 using Rempart.Store;
+using Rempart.Common.Text;
 
 namespace Rempart.Smtp.Inbound;
 
@@ -409,7 +410,7 @@ internal sealed partial class SmtpSession : IDisposable
             var buffer = result.Buffer;
             if (_skippingLongLine)
             {
-                if (SmtpLineReader.TrySkipLine(ref buffer))
+                if (LineBuffer.SkipLine(ref buffer))
                 {
                     _skippingLongLine = false;
                     _partialLineSince = -1;

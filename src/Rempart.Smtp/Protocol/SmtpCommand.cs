@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Rempart.Common.Text;
 
 namespace Rempart.Smtp.Protocol;
 
@@ -49,7 +50,7 @@ public enum LineStatus
     TooLong,
 
     /// <summary>Longer than the limit and not ended yet: the bytes so far are consumed; call
-    /// <see cref="SmtpLineReader.TrySkipLine"/> until it returns true.</summary>
+    /// <see cref="LineBuffer.SkipLine"/> until it returns true.</summary>
     TooLongUnterminated,
 
     /// <summary>The line ended with a bare LF or contained a bare CR (RFC 5321 section 2.3.8); it is consumed.</summary>
@@ -87,7 +88,7 @@ public static class SmtpLineReader
             return LineStatus.TooLong;
         }
 
-        if (withoutLf.Length == 0 || !EndsWithCr(withoutLf))
+        if (withoutLf.Length == 0 || !LineBuffer.EndsWithCr(withoutLf))
         {
             return LineStatus.BareLineEnding;
         }
@@ -101,28 +102,9 @@ public static class SmtpLineReader
         return LineStatus.Line;
     }
 
-    /// <summary>Discards input through the next LF (after a too-long line). True when the line end was found.</summary>
-    public static bool TrySkipLine(ref ReadOnlySequence<byte> buffer)
-    {
-        var lf = buffer.PositionOf((byte)'\n');
-        if (lf is null)
-        {
-            buffer = buffer.Slice(buffer.End);
-            return false;
-        }
-
-        buffer = buffer.Slice(buffer.GetPosition(1, lf.Value));
-        return true;
-    }
-
     /// <summary>True when the buffer holds at least one more LF, that is a complete (or bad) line to process.</summary>
     public static bool HasCompleteLine(in ReadOnlySequence<byte> buffer) => buffer.PositionOf((byte)'\n') is not null;
 
-    private static bool EndsWithCr(in ReadOnlySequence<byte> s)
-    {
-        var last = s.Slice(s.Length - 1);
-        return last.FirstSpan[0] == (byte)'\r';
-    }
 }
 
 /// <summary>Turns one command line (without CRLF) into an <see cref="SmtpCommand"/>.</summary>
