@@ -90,7 +90,8 @@ public class DeliveryTests
         Assert.Equal("", bounce.Sender);
         Assert.Equal("a@remote.test", Assert.Single(bounce.Recipients).Address);
         var text = await host.ReadBlobAsync(bounce.Blob.Hash);
-        Assert.Contains("Final-Recipient: rfc822; carol@example.test", text);
+        Assert.Contains("Final-Recipient: rfc822;carol@example.test", text);
+        Assert.Contains("Action: failed", text);
         Assert.Contains("Status: 5.2.2", text);
     }
 

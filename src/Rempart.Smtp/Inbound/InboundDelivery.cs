@@ -6,6 +6,7 @@ using Rempart.Smtp.Filters;
 using Rempart.Smtp.Protocol;
 using Rempart.Store;
 using Rempart.Telemetry;
+using Rempart.Smtp.Dsn;
 
 namespace Rempart.Smtp.Inbound;
 
@@ -222,7 +223,17 @@ internal static class InboundDelivery
 
         if (bounced.Count != 0)
         {
-            var bounce = InboundBounce.Build(s.Options.HostName, tx, bounced, message);
+            var now = DateTimeOffset.UtcNow;
+            var report = new DsnReport(
+                tx.SenderText,
+                s.Options.HostName,
+                now,
+                now,
+                tx.Parameters.EnvelopeId,
+                tx.Parameters.Ret,
+                [.. bounced.Select(r => new DsnRecipient(r.Address.Address, r.Parameters.OriginalRecipient, DsnAction.Failed, "5.2.2", "552 5.2.2 Mailbox full", DiagnosticIsSmtp: true))]);
+            using var original = new MemoryStream(message.ToArray(), writable: false);
+            var bounce = DsnBuilder.BuildBytes(report, original, message.Length);
             var blob = await s.Store.Blobs.PutAsync(bounce, ct);
             await s.Queue.EnqueueAsync(new OutboundMessage(string.Empty, [new QueueRecipient(tx.SenderText)], blob, DateTimeOffset.UtcNow), ct);
             RempartMetrics.Bounces.WithLabels("failure").Inc();
@@ -304,78 +315,5 @@ internal static class InboundDelivery
         prefix.CopyTo(all, 0);
         message.Span.CopyTo(all.AsSpan(prefix.Length));
         return all;
-    }
-}
-
-/// <summary>A minimal RFC 3464 failure report for local deliveries that failed after the 250.</summary>
-internal static class InboundBounce
-{
-    public static byte[] Build(string hostName, Transaction tx, IReadOnlyList<AcceptedRecipient> failed, ReadOnlyMemory<byte> original)
-    {
-        var msg = new MimeMessage();
-        msg.From.Add(new MailboxAddress("Mail Delivery System", "MAILER-DAEMON@" + hostName));
-        msg.To.Add(MailboxAddress.Parse(tx.SenderText));
-        msg.Subject = "Undelivered Mail Returned to Sender";
-        msg.Headers.Add("Auto-Submitted", "auto-replied");
-        var report = new MultipartReport("delivery-status");
-        var text = new StringBuilder("Your message could not be delivered to these recipients (mailbox full):\r\n\r\n");
-        foreach (var r in failed)
-        {
-            text.Append("  <").Append(r.Address.Address).Append(">\r\n");
-        }
-
-        report.Add(new TextPart("plain") { Text = text.ToString() });
-        var status = new MessageDeliveryStatus();
-        var perMessage = new HeaderList
-        {
-            { "Reporting-MTA", "dns; " + hostName },
-            { "Arrival-Date", DateUtils.FormatDate(DateTimeOffset.UtcNow) },
-        };
-        if (tx.Parameters.EnvelopeId is { } envid)
-        {
-            perMessage.Add("Original-Envelope-Id", envid);
-        }
-
-        status.StatusGroups.Add(perMessage);
-        foreach (var r in failed)
-        {
-            var group = new HeaderList();
-            if (r.Parameters.OriginalRecipient is { } orcpt)
-            {
-                group.Add("Original-Recipient", orcpt);
-            }
-
-            group.Add("Final-Recipient", "rfc822; " + r.Address.Address);
-            group.Add("Action", "failed");
-            group.Add("Status", "5.2.2");
-            group.Add("Diagnostic-Code", "smtp; 552 5.2.2 Mailbox full");
-            status.StatusGroups.Add(group);
-        }
-
-        report.Add(status);
-
-        // RFC 3461 section 4.3: RET=FULL returns the message, otherwise the headers only.
-        var headerEnd = HeaderEnd(original.Span);
-        var returned = tx.Parameters.Ret == "FULL" ? original : original[..headerEnd];
-        report.Add(new MimePart(tx.Parameters.Ret == "FULL" ? "message" : "text", tx.Parameters.Ret == "FULL" ? "rfc822" : "rfc822-headers")
-        {
-            Content = new MimeContent(new MemoryStream(returned.ToArray(), writable: false)),
-        });
-        msg.Body = report;
-        using var output = new MemoryStream();
-        msg.WriteTo(FormatOptions.Default.Clone() is var options && SetCrLf(options) ? options : FormatOptions.Default, output);
-        return output.ToArray();
-    }
-
-    private static bool SetCrLf(FormatOptions options)
-    {
-        options.NewLineFormat = NewLineFormat.Dos;
-        return true;
-    }
-
-    private static int HeaderEnd(ReadOnlySpan<byte> message)
-    {
-        var i = message.IndexOf("\r\n\r\n"u8);
-        return i < 0 ? message.Length : i + 2;
     }
 }
