@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -178,28 +177,8 @@ public static class ConfigLoader
             Check(IPEndPoint.TryParse(s, out _), "dns.servers", $"'{s}' is not an address such as 127.0.0.1 or 127.0.0.1:5353.");
         }
 
-        var routeNames = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i < o.Routes.Count; i++)
-        {
-            var r = o.Routes[i];
-            var key = $"routes[{i}]";
-            Check(r.Name.Length > 0, key + ".name", "every route needs a name.");
-            Check(routeNames.Add(r.Name), key + ".name", $"'{r.Name}' is used by two routes.");
-            Check(r.Domains.Count > 0, key + ".domains", "list at least one domain pattern (\"example.com\", \"*.example.com\" or \"*\").");
-            Check(r.Tls is "opportunistic" or "required" or "implicit" or "none", key + ".tls", "must be opportunistic, required, implicit or none.");
-            if (r.SmartHost is not null)
-            {
-                Check(TryParseHostPort(r.SmartHost, out _, out _), key + ".smartHost", $"'{r.SmartHost}' must be host:port.");
-            }
-
-            Check((r.Username is null) == (r.Password is null), key, "set both username and password, or neither.");
-        }
-
-        // Deeper route checks (domain pattern syntax, credentials without a smart host) live with the route table.
-        if (!errors.Any(e => e.StartsWith("'routes", StringComparison.Ordinal)))
-        {
-            errors.AddRange(Rempart.Smtp.Routing.RouteTable.Validate(o).Select(e => "'routes': " + e + "."));
-        }
+        // Routes are checked by the route table itself, so the server and `rempart route test` agree on what is valid.
+        errors.AddRange(Rempart.Smtp.Routing.RouteTable.Validate(o).Select(e => "'routes': " + e + "."));
 
         Check(o.Imap.MaxLiteralSize >= 1024, "imap.maxLiteralSize", "must be at least 1024 bytes.");
         Check(o.Imap.MaxSessionsPerUser >= 1, "imap.maxSessionsPerUser", "must be at least 1.");
@@ -215,21 +194,6 @@ public static class ConfigLoader
         }
 
         return o;
-    }
-
-    /// <summary>Splits "host:port" (IPv6 literals in brackets).</summary>
-    public static bool TryParseHostPort(string value, out string host, out int port)
-    {
-        host = "";
-        port = 0;
-        var colon = value.LastIndexOf(':');
-        if (colon <= 0 || colon == value.Length - 1)
-        {
-            return false;
-        }
-
-        host = value[..colon].Trim('[', ']');
-        return host.Length > 0 && int.TryParse(value[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536;
     }
 
     private static bool IsHostName(string s) =>

@@ -302,6 +302,11 @@ public sealed class RouteTable
                 errors.Add($"{label}: password is set without a username");
             }
 
+            if (!string.IsNullOrEmpty(route.Username) && string.IsNullOrEmpty(route.Password))
+            {
+                errors.Add($"{label}: username is set without a password");
+            }
+
             if (!string.IsNullOrEmpty(route.Username) && string.Equals(route.Tls, "none", StringComparison.OrdinalIgnoreCase))
             {
                 errors.Add($"{label}: authentication over tls \"none\" would send the password in clear");
