@@ -35,6 +35,13 @@ public sealed class CertificateTests : IDisposable
     }
 
     [Fact]
+    public void Only_tls_1_2_and_1_3_are_enabled()
+    {
+        using var m = CertificateManager.Create(new TlsOptions(), "localhost", _dir, NullLogger.Instance);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13, m.GetServerOptions().EnabledSslProtocols);
+    }
+
+    [Fact]
     public async Task A_renewed_certificate_is_served_without_restart_and_a_broken_one_is_ignored()
     {
         Directory.CreateDirectory(_dir);
