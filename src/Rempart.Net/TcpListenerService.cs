@@ -70,7 +70,13 @@ public sealed partial class TcpListenerService : IAsyncDisposable
                     socket.DualMode = false;
                 }
 
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                // SO_REUSEADDR only, so a restart can bind while old connections sit in TIME_WAIT. .NET's
+                // ReuseAddress option also sets SO_REUSEPORT on Linux, which would let a second server bind the
+                // same port and silently take half of the connections.
+                if (OperatingSystem.IsLinux())
+                {
+                    socket.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+                }
                 socket.Bind(new IPEndPoint(ip, _options.Port));
                 socket.Listen(512);
             }

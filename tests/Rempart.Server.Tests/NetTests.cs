@@ -161,6 +161,15 @@ public sealed class ListenerTests
     }
 
     [Fact]
+    public async Task A_second_listener_cannot_bind_a_port_in_use()
+    {
+        await using var first = new TcpListenerService("a", new ListenerOptions { Port = 0 }, new EchoGreeting(), null, false, null, null, NullLogger.Instance);
+        first.Start();
+        await using var second = new TcpListenerService("b", new ListenerOptions { Port = first.EndPoints[0].Port }, new EchoGreeting(), null, false, null, null, NullLogger.Instance);
+        Assert.Throws<SocketException>(second.Start);
+    }
+
+    [Fact]
     public async Task Banned_addresses_are_refused_at_connect()
     {
         await using var l = new TcpListenerService("t", new ListenerOptions { Port = 0 }, new EchoGreeting(), null, false, _ => true, "421 banned", NullLogger.Instance);
