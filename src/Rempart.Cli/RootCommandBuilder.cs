@@ -20,6 +20,12 @@ internal static class RootCommandBuilder
         root.Subcommands.Add(QueueCommands.Build(io, globals));
         root.Subcommands.Add(RouteCommands.Build(io, globals));
         root.Subcommands.Add(ConfigCommands.Build(io, globals));
+        root.Subcommands.Add(DkimCommands.Build(io, globals));
+        root.Subcommands.Add(SpamCommands.Build(io, globals));
+        root.Subcommands.Add(RuleCommands.Build(io, globals));
+        root.Subcommands.Add(QuarantineCommands.Build(io, globals));
+        root.Subcommands.Add(TraceCommands.Build(io, globals));
+        root.Subcommands.Add(BackupCommands.Build(io, globals));
         return root;
     }
 }

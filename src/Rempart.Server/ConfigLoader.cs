@@ -185,6 +185,9 @@ public static class ConfigLoader
         Check(o.Imap.MaxNestingDepth is >= 4 and <= 1000, "imap.maxNestingDepth", "must be between 4 and 1000.");
         Check(o.Imap.PreAuthTimeout >= TimeSpan.FromSeconds(1), "imap.preAuthTimeout", "must be at least 1 second.");
 
+        errors.AddRange(o.Protection.Validate("protection"));
+        errors.AddRange(o.Backup.Validate("backup"));
+
         Check(o.Logging.Format is "console" or "json", "logging.format", "must be \"console\" or \"json\".");
         Check(Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(o.Logging.Level, ignoreCase: true, out _), "logging.level", "must be Trace, Debug, Information, Warning, Error or Critical.");
 

@@ -20,6 +20,9 @@ public interface IMailStore : IAsyncDisposable
 
     IBlobStore Blobs { get; }
 
+    /// <summary>Mail-flow rules, quarantine and message trace.</summary>
+    IProtectionStore Protection { get; }
+
     /// <summary>In-process change notifications (IMAP IDLE, POP3 locks).</summary>
     MailboxChangeBus Changes { get; }
 

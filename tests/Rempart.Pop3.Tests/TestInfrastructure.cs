@@ -470,6 +470,8 @@ internal sealed class WrappedStore(IMailStore inner, IMessageStore? messages = n
 
     public IBlobStore Blobs => blobs ?? inner.Blobs;
 
+    public IProtectionStore Protection => inner.Protection;
+
     public MailboxChangeBus Changes => inner.Changes;
 
     public int SchemaVersion => inner.SchemaVersion;

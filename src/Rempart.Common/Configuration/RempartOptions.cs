@@ -22,6 +22,12 @@ public sealed class RempartOptions
     public ImapOptions Imap { get; set; } = new();
     public Pop3Options Pop3 { get; set; } = new();
     public LoggingOptions Logging { get; set; } = new();
+
+    /// <summary>The protection pipeline: sender authentication, anti-spam, antivirus, rules, quarantine, reputation.</summary>
+    public ProtectionOptions Protection { get; set; } = new();
+
+    /// <summary>Backup repository, schedule and retention.</summary>
+    public BackupOptions Backup { get; set; } = new();
 }
 
 /// <summary>All network listeners. Defaults need no root and bind to loopback only.</summary>

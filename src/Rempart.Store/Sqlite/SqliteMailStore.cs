@@ -61,6 +61,9 @@ public sealed partial class SqliteMailStore : IMailStore
 
     public IBlobStore Blobs => _blobs;
 
+    // TODO(protection-store): replaced by SqliteProtectionStore in this session; never reached before that lands.
+    public IProtectionStore Protection => throw new NotSupportedException("protection store not built yet");
+
     /// <summary>The concrete blob store (path layout, deletion).</summary>
     public FileBlobStore BlobFiles => _blobs;
 
