@@ -16,6 +16,15 @@ public sealed class DataFolder
     /// <summary>Generated TLS certificate and key.</summary>
     public string TlsPath => Path.Combine(Root, "tls");
 
+    /// <summary>DKIM signing keys, one sub-folder per domain (private keys 0600).</summary>
+    public string DkimPath => Path.Combine(Root, "dkim");
+
+    /// <summary>Anti-spam classifier models (global and per user).</summary>
+    public string SpamPath => Path.Combine(Root, "spam");
+
+    /// <summary>The configuration file a server started without --config reads, if present.</summary>
+    public string ConfigPath => Path.Combine(Root, "rempart.json");
+
     /// <summary>Creates the folder (and its sub-folders) when missing.</summary>
     public static DataFolder Open(string root)
     {
