@@ -8,10 +8,14 @@ cd "$(dirname "$0")"
 
 # ------------------------------------------------------------------ packages the tests use as real peers/clients
 # swaks (+ its TLS modules), curl, python3 (smtplib/imaplib/poplib), mbsync (isync), openssl, and postfix as a
-# peer MTA, and dnsmasq-base (the binary only, no service) as a real DNS server on loopback for MX lookups. The integration tests start private Postfix instances on loopback ports themselves
+# peer MTA, and dnsmasq-base (the binary only, no service) as a real DNS server on loopback for MX, SPF, DKIM, DMARC
+# and DNSBL lookups; clamav-daemon for a real clamd (started by the tests with our own signatures, never freshclam);
+# publicsuffix for DMARC's organizational domains; dovecot-imapd as the IMAP server `rempart backup imap` copies from.
+# The integration tests start private Postfix instances on loopback ports themselves
 # (tests/Rempart.Integration.Tests/PeersPostfix.cs); the packaged system instance must never run.
 need=()
-for p in swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl isync python3 ca-certificates postfix dnsmasq-base; do
+for p in swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl isync python3 ca-certificates postfix dnsmasq-base \
+         clamav-daemon publicsuffix dovecot-imapd; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -33,8 +37,11 @@ fi
 
 # ------------------------------------------------------------------ peer setup
 # The packaged Postfix stays off (where systemd runs it would listen on port 25); tests use private instances.
-if [ "$(id -u)" = 0 ] && [ -d /run/systemd/system ] && systemctl is-enabled postfix.service >/dev/null 2>&1; then
-  systemctl disable --now postfix.service >/dev/null 2>&1 || true
+# Likewise clamd, freshclam and Dovecot: the tests start private instances with their own configuration.
+if [ "$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then
+  for svc in postfix clamav-daemon clamav-freshclam dovecot; do
+    if systemctl is-enabled "$svc.service" >/dev/null 2>&1; then systemctl disable --now "$svc.service" >/dev/null 2>&1 || true; fi
+  done
 fi
 # Builds with --artifacts-path put the CLI elsewhere; a stale override would point the tests at an old binary.
 unset REMPART_CLI_DLL
@@ -44,7 +51,9 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 echo "== build (Release, warnings are errors)"
 dotnet build Rempart.slnx -c Release -v q --nologo
 
-projects=(tests/Rempart.Store.Tests tests/Rempart.Server.Tests tests/Rempart.Smtp.Tests tests/Rempart.Imap.Tests tests/Rempart.Pop3.Tests)
+projects=(tests/Rempart.Store.Tests tests/Rempart.Server.Tests tests/Rempart.Smtp.Tests tests/Rempart.Imap.Tests tests/Rempart.Pop3.Tests
+          tests/Rempart.SenderAuth.Tests tests/Rempart.Antispam.Tests tests/Rempart.Antivirus.Tests tests/Rempart.Protection.Tests
+          tests/Rempart.Backup.Tests)
 if [ "${1:-}" != "--unit" ]; then projects+=(tests/Rempart.Integration.Tests); fi
 
 results=$(mktemp -d)

@@ -12,8 +12,11 @@ namespace Rempart.Imap;
 /// The IMAP listener's connection handler (RFC 9051 IMAP4rev2, RFC 3501 IMAP4rev1 clients served too). One
 /// <see cref="ImapSession"/> per connection; with <c>implicitTls</c> the listener has already completed the handshake.
 /// </summary>
-public sealed class ImapConnectionHandler(IMailStore store, IAuthService auth, RempartOptions options, ILoggerFactory loggerFactory, bool implicitTls) : IConnectionHandler
+/// <param name="feedback">Told when a user moves mail into or out of Junk (the anti-spam learns from it); null = nobody.</param>
+public sealed class ImapConnectionHandler(IMailStore store, IAuthService auth, RempartOptions options, ILoggerFactory loggerFactory, bool implicitTls, IMailFeedback? feedback = null) : IConnectionHandler
 {
+    private readonly IMailFeedback _feedback = feedback ?? NoMailFeedback.Instance;
+
     private readonly ILogger _logger = loggerFactory.CreateLogger("Rempart.Imap");
 
     private static readonly ConditionalWeakTable<IMailStore, ConcurrentDictionary<long, int>> s_sessionsPerUser = new();
@@ -24,7 +27,7 @@ public sealed class ImapConnectionHandler(IMailStore store, IAuthService auth, R
     public async Task HandleAsync(NetConnection connection, CancellationToken shutdown)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        await using var session = new ImapSession(connection, store, auth, options, _logger, implicitTls);
+        await using var session = new ImapSession(connection, store, auth, options, _logger, implicitTls) { Feedback = _feedback };
         await session.RunAsync(shutdown);
     }
 }

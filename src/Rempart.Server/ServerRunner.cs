@@ -8,7 +8,6 @@ using Rempart.Imap;
 using Rempart.Net;
 using Rempart.Pop3;
 using Rempart.Server.Http;
-using Rempart.Smtp.Filters;
 using Rempart.Smtp.Inbound;
 using Rempart.Smtp.Outbound;
 using Rempart.Smtp.Queue;
@@ -43,13 +42,15 @@ public static partial class ServerRunner
         using var certificates = CertificateManager.Create(options.Tls, options.HostName, data.TlsPath, loggerFactory.CreateLogger("Rempart.Tls"));
         using var auth = new AuthService(store.Directory, options.Auth, loggerFactory.CreateLogger<AuthService>());
 
+        await using var protection = ProtectionSetup.Create(options, data, store, loggerFactory);
+        auth.FailureObserved = ip => protection.Services.Reputation.Record(ip, Rempart.Protection.Reputation.ReputationSignal.AuthFailure);
         await using var transport = new SmtpOutboundTransport(options, loggerFactory);
-        using var queue = new QueueRunner(store, options, transport, TimeProvider.System, loggerFactory);
+        using var queue = new QueueRunner(store, options, transport, TimeProvider.System, loggerFactory, protection.Trace);
         using var queueStop = new CancellationTokenSource();
         var queueTask = queue.RunAsync(queueStop.Token);
         var sweepTask = SweepOrphansAsync(store, log, queueStop.Token);
 
-        IMessageFilter filter = new PassThroughFilter();
+        var filter = protection.Filter;
         var listeners = new List<TcpListenerService>();
         void Add(string name, ListenerOptions l, IConnectionHandler handler, bool implicitTls, string? busyReply)
         {
@@ -67,11 +68,11 @@ public static partial class ServerRunner
         try
         {
             var ls = options.Listeners;
-            Add("smtp", ls.Smtp, new SmtpConnectionHandler(SmtpRole.Mx, store, auth, queue, filter, options, loggerFactory), false, "421 4.7.0 Too many connections, try again later");
-            Add("submission", ls.Submission, new SmtpConnectionHandler(SmtpRole.Submission, store, auth, queue, filter, options, loggerFactory), false, "421 4.7.0 Too many connections, try again later");
-            Add("submissions", ls.Submissions, new SmtpConnectionHandler(SmtpRole.Submissions, store, auth, queue, filter, options, loggerFactory), true, null);
-            Add("imap", ls.Imap, new ImapConnectionHandler(store, auth, options, loggerFactory, implicitTls: false), false, "* BYE Too many connections, try again later");
-            Add("imaps", ls.Imaps, new ImapConnectionHandler(store, auth, options, loggerFactory, implicitTls: true), true, null);
+            Add("smtp", ls.Smtp, new SmtpConnectionHandler(SmtpRole.Mx, store, auth, queue, filter, options, loggerFactory, protection.Signer, protection.Trace), false, "421 4.7.0 Too many connections, try again later");
+            Add("submission", ls.Submission, new SmtpConnectionHandler(SmtpRole.Submission, store, auth, queue, filter, options, loggerFactory, protection.Signer, protection.Trace), false, "421 4.7.0 Too many connections, try again later");
+            Add("submissions", ls.Submissions, new SmtpConnectionHandler(SmtpRole.Submissions, store, auth, queue, filter, options, loggerFactory, protection.Signer, protection.Trace), true, null);
+            Add("imap", ls.Imap, new ImapConnectionHandler(store, auth, options, loggerFactory, implicitTls: false, protection.Feedback), false, "* BYE Too many connections, try again later");
+            Add("imaps", ls.Imaps, new ImapConnectionHandler(store, auth, options, loggerFactory, implicitTls: true, protection.Feedback), true, null);
             Add("pop3", ls.Pop3, new Pop3ConnectionHandler(store, auth, options, loggerFactory, implicitTls: false), false, "-ERR [SYS/TEMP] Too many connections, try again later");
             Add("pop3s", ls.Pop3s, new Pop3ConnectionHandler(store, auth, options, loggerFactory, implicitTls: true), true, null);
 

@@ -55,4 +55,44 @@ public enum EventIds
 
     // 7000 http
     HttpRequestFailed = 7000,
+
+    // 8000 protection pipeline (Rempart.Protection.Pipeline, Reputation)
+    ProtectionVerdict = 8000,
+    ProtectionConnectionRefused = 8001,
+    ProtectionRateLimited = 8002,
+    ProtectionStageFailed = 8003,
+    ProtectionExternalForwardDropped = 8004,
+
+    // 8400 antivirus and attachment policy (Rempart.Antivirus)
+    AntivirusInfected = 8400,
+    AntivirusPolicyVerdict = 8401,
+    AntivirusScannerDown = 8402,
+    AntivirusNotScanned = 8403,
+
+    // 8600 mail-flow rules (Rempart.Protection.Rules)
+    RuleRegexTimeout = 8600,
+    RuleInvalid = 8601,
+    RulesReloaded = 8602,
+    RulesReloadFailed = 8603,
+
+    // 8500 sender authentication (SPF, DKIM, ARC, DMARC) and outbound DKIM keys
+    SenderAuthChecked = 8500,
+    SenderAuthError = 8501,
+    DkimKeyLoaded = 8502,
+    DkimSignFailed = 8503,
+
+    // 8700 quarantine and message trace (Rempart.Protection.Quarantine, Rempart.Protection.Trace)
+    QuarantineHeld = 8700,
+    QuarantineReleased = 8701,
+    QuarantineDeleted = 8702,
+    QuarantineSwept = 8703,
+    QuarantineSweepFailed = 8704,
+    TraceEventsDropped = 8710,
+    TraceWriteFailed = 8711,
+
+    // 9000 backup (Rempart.Backup)
+    BackupStarted = 9000,
+    BackupCompleted = 9001,
+    BackupFailed = 9002,
+    BackupPruned = 9003,
 }

@@ -49,4 +49,16 @@ public static class RempartMetrics
     public static readonly Histogram StoreCommitBatch = Metrics.CreateHistogram(
         "rempart_store_commit_batch_size", "Write operations folded into one store commit (group commit).",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 2, 10) });
+
+    public static readonly Counter QuarantineActions = Metrics.CreateCounter(
+        "rempart_quarantine_actions_total", "Quarantine entries held, released, deleted or expired, per action and category.", "action", "category");
+
+    public static readonly Counter TraceEventsDropped = Metrics.CreateCounter(
+        "rempart_trace_events_dropped_total", "Message trace events dropped because the trace buffer was full (the store could not keep up).");
+
+    public static readonly Counter ProtectionVerdicts = Metrics.CreateCounter(
+        "rempart_protection_verdicts_total", "Final protection verdicts per direction (inbound, outbound) and verdict (inbox, junk, quarantine, reject, tempfail).", "direction", "verdict");
+
+    public static readonly Counter ProtectionDetections = Metrics.CreateCounter(
+        "rempart_protection_detections_total", "Messages caught per kind (spam, malware, policy, dmarc, rule, dnsbl, blocklist, reputation, ratelimit).", "kind");
 }

@@ -244,7 +244,9 @@ public sealed class ServerProcess : IAsyncDisposable
     {
         var domain = address[(address.IndexOf('@', StringComparison.Ordinal) + 1)..];
         var d = await CliAsync(null, "domain", "list");
-        if (!d.Stdout.Contains(domain, StringComparison.OrdinalIgnoreCase))
+        // Whole names only: "b.test" is not served just because "mx.b.test" is.
+        var served = d.Stdout.Split([' ', '\t', '\n', '\r', '|', '│'], StringSplitOptions.RemoveEmptyEntries);
+        if (!served.Contains(domain, StringComparer.OrdinalIgnoreCase))
         {
             (await CliAsync(null, "domain", "add", domain)).EnsureSuccess();
         }

@@ -21,6 +21,30 @@ public interface IMessageFilter
     /// <summary>After the whole message is read (DATA or BDAT LAST), before anything is stored.</summary>
     /// <param name="message">The message as received, without the trace headers the server adds.</param>
     ValueTask<FilterVerdict> OnEndOfDataAsync(FilterContext context, ReadOnlyMemory<byte> message, CancellationToken ct);
+
+    /// <summary>
+    /// A RCPT the session refused on its own (unknown local user, relay attempt, over quota): evidence for the
+    /// sender's reputation. <paramref name="enhanced"/> is the refusal's enhanced status code (for example "5.1.1").
+    /// </summary>
+    ValueTask OnRecipientRefusedAsync(FilterContext context, string recipient, string enhanced, CancellationToken ct) => ValueTask.CompletedTask;
+}
+
+/// <summary>
+/// Signs mail that leaves the organisation (DKIM). Called by SMTP submission for the copy queued to remote recipients,
+/// after the trace headers are added.
+/// </summary>
+public interface IOutboundSigner
+{
+    /// <summary>Returns the message with a signature added, or the same bytes when the sender's domain has no key.</summary>
+    ReadOnlyMemory<byte> Sign(ReadOnlyMemory<byte> message, FilterContext context);
+}
+
+/// <summary>Signs nothing.</summary>
+public sealed class NoOutboundSigner : IOutboundSigner
+{
+    public static readonly NoOutboundSigner Instance = new();
+
+    public ReadOnlyMemory<byte> Sign(ReadOnlyMemory<byte> message, FilterContext context) => message;
 }
 
 /// <summary>What a filter knows about the session and the transaction so far.</summary>
@@ -47,6 +71,9 @@ public sealed class FilterContext
     /// <summary>Accepted recipients of the current transaction.</summary>
     public IReadOnlyList<string> Recipients { get; internal set; } = [];
 
+    /// <summary>The transaction's queue id (also its message-trace id); set before end of data.</summary>
+    public string? QueueId { get; internal set; }
+
     /// <summary>A copy that later session changes do not affect (filters may keep it).</summary>
     internal FilterContext Snapshot() => (FilterContext)MemberwiseClone();
 }
@@ -59,7 +86,10 @@ public enum FilterAction
     /// <summary>Accept and deliver into a named folder (for example "Junk").</summary>
     FileInto,
 
-    /// <summary>Hold the message away from the recipients.</summary>
+    /// <summary>
+    /// The filter holds the message away from the recipients (quarantine); the session answers 250 and delivers
+    /// nothing.
+    /// </summary>
     Quarantine,
 
     /// <summary>Refuse with a permanent (5xx) reply.</summary>
@@ -71,10 +101,30 @@ public enum FilterAction
 
 /// <summary>
 /// A filter decision. <see cref="Headers"/> (for example Authentication-Results, X-Spam-Status) are prepended to the
-/// stored message with any accepting action.
+/// stored message with any accepting action. At end of data an accepting verdict may also rewrite the message, decide
+/// per recipient, change the recipients and pick an outbound route.
 /// </summary>
 public sealed record FilterVerdict(FilterAction Action, IReadOnlyList<KeyValuePair<string, string>> Headers, string? Folder, int Code, string Enhanced, string Text)
 {
+    /// <summary>The message to store and relay instead of the one received (mail-flow rules, removed headers).</summary>
+    public ReadOnlyMemory<byte>? Message { get; init; }
+
+    /// <summary>
+    /// Decisions for single envelope recipients that differ from the message's (for example one user's own spam model
+    /// sends the message to Junk). <see cref="FilterAction.Quarantine"/> here means the filter already holds the
+    /// message for that recipient: the session delivers nothing to them.
+    /// </summary>
+    public IReadOnlyList<RecipientVerdict> PerRecipient { get; init; } = [];
+
+    /// <summary>When set, replaces every envelope recipient (a rule's redirect).</summary>
+    public IReadOnlyList<string>? RedirectTo { get; init; }
+
+    /// <summary>Recipients added to the envelope (a rule's add recipient or BCC).</summary>
+    public IReadOnlyList<string> AddRecipients { get; init; } = [];
+
+    /// <summary>Named outbound route (RempartOptions.Routes) for the remote recipients.</summary>
+    public string? Route { get; init; }
+
     public static readonly FilterVerdict Accept = new(FilterAction.Accept, [], null, 0, string.Empty, string.Empty);
 
     public static FilterVerdict AddHeaders(params IReadOnlyList<KeyValuePair<string, string>> headers) =>
@@ -100,6 +150,9 @@ public sealed record FilterVerdict(FilterAction Action, IReadOnlyList<KeyValuePa
     /// <summary>Returns a copy that also adds <paramref name="headers"/>.</summary>
     public FilterVerdict WithHeaders(params IReadOnlyList<KeyValuePair<string, string>> headers) => this with { Headers = [.. Headers, .. headers] };
 }
+
+/// <summary>A decision for one envelope recipient (see <see cref="FilterVerdict.PerRecipient"/>).</summary>
+public sealed record RecipientVerdict(string Recipient, FilterAction Action, string? Folder = null);
 
 /// <summary>The default filter: accepts everything unchanged.</summary>
 public sealed class PassThroughFilter : IMessageFilter

@@ -40,6 +40,7 @@ internal static class InboundDelivery
         if (hops >= s.Options.Smtp.MaxHops)
         {
             Reject(ctx, "loop");
+            Trace(ctx, tx, TraceEventKind.Rejected, null, "too many Received fields (mail loop)", headers);
             return SmtpReply.TooManyHops;
         }
 
@@ -76,21 +77,28 @@ internal static class InboundDelivery
             }
         }
 
+        ctx.FilterContext.QueueId = ctx.QueueId;
         var verdict = await s.Filter.OnEndOfDataAsync(ctx.FilterContext.Snapshot(), message, ct);
         switch (verdict.Action)
         {
             case FilterAction.Reject:
                 Reject(ctx, "filter");
+                Trace(ctx, tx, TraceEventKind.Rejected, null, $"{verdict.Code} {verdict.Enhanced} {verdict.Text}", headers);
                 return new SmtpReply(verdict.Code, verdict.Enhanced, verdict.Text);
             case FilterAction.TempFail:
                 Reject(ctx, "filter-tempfail");
+                Trace(ctx, tx, TraceEventKind.Rejected, null, $"451 {verdict.Enhanced} {verdict.Text} (temporary)", headers);
                 return new SmtpReply(verdict.Code is >= 400 and < 500 ? verdict.Code : 451, verdict.Enhanced.Length == 0 ? "4.7.1" : verdict.Enhanced, verdict.Text);
             case FilterAction.Quarantine:
-                // TODO(protection): quarantine storage and release belong to the protection pipeline issue
-                // ("Quarantine store + admin release"); until it lands the message is accepted and not delivered.
+                // The filter holds the message durably before it answers; nothing is delivered.
                 SmtpLog.Quarantined(s.Logger, ctx.ConnectionId, tx.SenderText, verdict.Text);
                 RempartMetrics.MessagesRejected.WithLabels(s.Protocol, "quarantine").Inc();
                 return new SmtpReply(250, "2.0.0", "OK queued as " + ctx.QueueId);
+        }
+
+        if (verdict.Message is { } rewritten)
+        {
+            message = rewritten;
         }
 
         foreach (var (name, value) in verdict.Headers)
@@ -100,34 +108,57 @@ internal static class InboundDelivery
 
         var now = DateTimeOffset.UtcNow;
         var received = ReceivedHeader(ctx, tx, now);
+        var envelope = await EnvelopeAsync(s, tx, verdict, ct);
 
-        // Targets: each local account once, each remote address once (RFC 5321 section 3.7 forwarding for aliases).
-        var accounts = new List<long>();
+        // Targets: each local account once (with the folder its recipient's verdict names), each remote address once
+        // (RFC 5321 section 3.7 forwarding for aliases).
+        var accounts = new List<DeliveryTarget>();
+        var accountRecipient = new Dictionary<long, string>();
         var remote = new List<QueueRecipient>();
         var seenRemote = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var r in tx.Recipients)
+        var held = 0;
+        foreach (var r in envelope)
         {
-            var orcpt = r.Parameters.OriginalRecipient ?? "rfc822;" + r.Address.Address;
-            if (r.IsRemote)
+            var decision = verdict.PerRecipient.FirstOrDefault(v => string.Equals(v.Recipient, r.Address, StringComparison.OrdinalIgnoreCase));
+            if (decision?.Action == FilterAction.Quarantine)
             {
-                if (seenRemote.Add(r.Address.Address))
+                held++;
+                continue;
+            }
+
+            var orcpt = r.Parameters.OriginalRecipient ?? "rfc822;" + r.Address;
+            if (r.Resolution.Status == RecipientStatus.Remote)
+            {
+                if (seenRemote.Add(r.Address))
                 {
-                    remote.Add(new QueueRecipient(r.Address.Address, r.Parameters.Notify, r.Parameters.OriginalRecipient));
+                    remote.Add(new QueueRecipient(r.Address, r.Parameters.Notify, r.Parameters.OriginalRecipient));
                 }
 
                 continue;
             }
 
+            var folder = decision is { Action: FilterAction.FileInto } ? decision.Folder
+                : decision is { Action: FilterAction.Accept } ? null
+                : verdict.Action == FilterAction.FileInto ? verdict.Folder : null;
             foreach (var id in r.Resolution.AccountIds)
             {
-                if (!accounts.Contains(id))
+                if (accountRecipient.TryAdd(id, r.Address))
                 {
-                    accounts.Add(id);
+                    accounts.Add(new DeliveryTarget(id, folder));
                 }
             }
 
             foreach (var forward in r.Resolution.ForwardTo)
             {
+                if (!s.IsSubmission && !s.Options.Protection.Outbound.AllowExternalForwarding)
+                {
+                    // Automatic forwarding of inbound mail outside the organisation is off by default (as in EOP):
+                    // a hijacked alias must not leak mail. The local members of the group still get their copy.
+                    SmtpLog.ExternalForwardDropped(s.Logger, ctx.ConnectionId, r.Address, forward);
+                    Trace(ctx, tx, TraceEventKind.Rejected, forward, "external forwarding from " + r.Address + " is disabled (protection.outbound.allowExternalForwarding)", headers);
+                    continue;
+                }
+
                 if (seenRemote.Add(forward))
                 {
                     remote.Add(new QueueRecipient(forward, r.Parameters.Notify, orcpt));
@@ -135,7 +166,6 @@ internal static class InboundDelivery
             }
         }
 
-        var folder = verdict.Action == FilterAction.FileInto ? verdict.Folder : null;
         try
         {
             BlobRef? localBlob = null;
@@ -148,24 +178,41 @@ internal static class InboundDelivery
 
             if (remote.Count != 0)
             {
-                var remoteBlob = await s.Store.Blobs.PutAsync(Compose(received + extraHeaders, message), ct);
-                await s.Queue.EnqueueAsync(new OutboundMessage(tx.SenderText, remote, remoteBlob, now, tx.Parameters.EnvelopeId, tx.Parameters.Ret), ct);
+                ReadOnlyMemory<byte> outbound = Compose(received + extraHeaders, message);
+                if (s.IsSubmission)
+                {
+                    outbound = s.Signer.Sign(outbound, ctx.FilterContext);
+                }
+
+                var remoteBlob = await s.Store.Blobs.PutAsync(outbound, ct);
+                var entries = await s.Queue.EnqueueAsync(new OutboundMessage(tx.SenderText, remote, remoteBlob, now, tx.Parameters.EnvelopeId, tx.Parameters.Ret, verdict.Route), ct);
                 RempartMetrics.MessagesDelivered.WithLabels("remote").Inc(remote.Count);
+                var detail = "queue " + string.Join(", ", entries.Select(e => "queue:" + e.ToString(System.Globalization.CultureInfo.InvariantCulture))) + (verdict.Route is null ? string.Empty : " via route " + verdict.Route);
+                foreach (var r in remote)
+                {
+                    Trace(ctx, tx, TraceEventKind.Queued, r.Address, detail, headers);
+                }
             }
 
             var failed = new HashSet<long>();
             if (localBlob is not null)
             {
-                var targets = accounts.Select(a => new DeliveryTarget(a, folder)).ToList();
-                var results = await s.Store.Messages.DeliverAsync(localBlob, targets, now, ct);
+                var results = await s.Store.Messages.DeliverAsync(localBlob, accounts, now, ct);
                 foreach (var result in results.Where(r => r.Outcome != DeliveryOutcome.Stored))
                 {
                     SmtpLog.LocalDeliveryFailed(s.Logger, ctx.ConnectionId, result.AccountId, result.Outcome.ToString());
                     failed.Add(result.AccountId);
                 }
 
+                foreach (var target in accounts)
+                {
+                    var address = accountRecipient[target.AccountId];
+                    Trace(ctx, tx, failed.Contains(target.AccountId) ? TraceEventKind.Bounced : TraceEventKind.Delivered, address,
+                        failed.Contains(target.AccountId) ? "552 5.2.2 mailbox full" : "stored in " + (target.Mailbox ?? "INBOX"), headers);
+                }
+
                 RempartMetrics.MessagesDelivered.WithLabels("local").Inc(results.Count - failed.Count);
-                if (failed.Count == accounts.Count && remote.Count == 0)
+                if (failed.Count == accounts.Count && remote.Count == 0 && held == 0)
                 {
                     // Nothing was stored anywhere: the client keeps the message and retries (RFC 5321 4.2.5).
                     Reject(ctx, "quota");
@@ -185,6 +232,45 @@ internal static class InboundDelivery
             SmtpLog.DeliveryFailed(s.Logger, ctx.ConnectionId, ex);
             return SmtpReply.LocalError;
         }
+    }
+
+    /// <summary>One recipient of the final envelope: as accepted at RCPT, or added by the filter.</summary>
+    private sealed record EnvelopeRecipient(string Address, RcptParameters Parameters, RecipientResolution Resolution);
+
+    /// <summary>
+    /// The recipients after the filter's changes: a redirect replaces them, added recipients (BCC) join them. Added
+    /// addresses come from the administrator's rules, so relaying to them is allowed; unknown local ones are skipped.
+    /// </summary>
+    private static async Task<List<EnvelopeRecipient>> EnvelopeAsync(SmtpSessionServices s, Transaction tx, FilterVerdict verdict, CancellationToken ct)
+    {
+        var list = verdict.RedirectTo is null
+            ? tx.Recipients.Select(r => new EnvelopeRecipient(r.Address.Address, r.Parameters, r.Resolution)).ToList()
+            : [];
+        foreach (var address in (verdict.RedirectTo ?? []).Concat(verdict.AddRecipients))
+        {
+            if (list.Any(r => string.Equals(r.Address, address, StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            var resolution = await s.Store.Directory.ResolveRecipientAsync(address, ct);
+            if (resolution.Status == RecipientStatus.UnknownLocal)
+            {
+                SmtpLog.AddedRecipientUnknown(s.Logger, address);
+                continue;
+            }
+
+            list.Add(new EnvelopeRecipient(address, new RcptParameters(), resolution));
+        }
+
+        return list;
+    }
+
+    private static void Trace(DeliveryContext ctx, Transaction tx, TraceEventKind kind, string? recipient, string detail, HeaderList headers)
+    {
+        var messageId = headers[HeaderId.MessageId]?.Trim().Trim('<', '>');
+        var subject = headers[HeaderId.Subject];
+        ctx.Services.Trace.Record(new TraceEvent(DateTimeOffset.UtcNow, ctx.QueueId, kind, tx.SenderText, recipient, messageId, ctx.Remote.ToString(), detail, subject));
     }
 
     /// <summary>

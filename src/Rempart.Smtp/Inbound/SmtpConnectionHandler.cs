@@ -26,7 +26,7 @@ public sealed class SmtpConnectionHandler : IConnectionHandler
 {
     private readonly SmtpSessionServices _services;
 
-    public SmtpConnectionHandler(SmtpRole role, IMailStore store, IAuthService auth, IOutboundQueue queue, IMessageFilter filter, RempartOptions options, ILoggerFactory loggerFactory)
+    public SmtpConnectionHandler(SmtpRole role, IMailStore store, IAuthService auth, IOutboundQueue queue, IMessageFilter filter, RempartOptions options, ILoggerFactory loggerFactory, IOutboundSigner? signer = null, ITraceSink? trace = null)
     {
         var limits = role switch
         {
@@ -34,7 +34,11 @@ public sealed class SmtpConnectionHandler : IConnectionHandler
             SmtpRole.Submission => options.Listeners.Submission.Limits,
             _ => options.Listeners.Submissions.Limits,
         };
-        _services = new SmtpSessionServices(role, store, auth, queue, filter, options, limits, loggerFactory.CreateLogger("Rempart.Smtp.Inbound"));
+        _services = new SmtpSessionServices(role, store, auth, queue, filter, options, limits, loggerFactory.CreateLogger("Rempart.Smtp.Inbound"))
+        {
+            Signer = signer ?? NoOutboundSigner.Instance,
+            Trace = trace ?? NoTraceSink.Instance,
+        };
     }
 
     public SmtpRole Role => _services.Role;
@@ -58,6 +62,10 @@ internal sealed record SmtpSessionServices(
     ILogger Logger)
 {
     public bool IsSubmission => Role != SmtpRole.Mx;
+
+    public IOutboundSigner Signer { get; init; } = NoOutboundSigner.Instance;
+
+    public ITraceSink Trace { get; init; } = NoTraceSink.Instance;
 
     /// <summary>Metric label: "smtp" for MX, "submission" for both submission ports.</summary>
     public string Protocol => Role == SmtpRole.Mx ? "smtp" : "submission";

@@ -29,7 +29,14 @@ internal static partial class SmtpLog
 
     [LoggerMessage(EventId = (int)EventIds.SmtpDeliveryFailed, Level = LogLevel.Warning, Message = "SMTP {ConnectionId} local delivery to account {AccountId} failed: {Outcome}")]
     public static partial void LocalDeliveryFailed(ILogger logger, string connectionId, long accountId, string outcome);
+
+    [LoggerMessage(EventId = (int)EventIds.SmtpQuarantined, Level = LogLevel.Warning, Message = "A recipient added by a mail-flow rule, <{Address}>, is not a local address; skipped")]
+    public static partial void AddedRecipientUnknown(ILogger logger, string address);
+
+    [LoggerMessage(EventId = (int)EventIds.ProtectionExternalForwardDropped, Level = LogLevel.Warning, Message = "SMTP {ConnectionId}: not forwarding mail for <{Alias}> to external <{Target}> (external forwarding is off)")]
+    public static partial void ExternalForwardDropped(ILogger logger, string connectionId, string alias, string target);
 }
+
 
 /// <summary>
 /// The protocol transcript (LoggingOptions.Protocol). AUTH payloads are always redacted (house style habit 8): the

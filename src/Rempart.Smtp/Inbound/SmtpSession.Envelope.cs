@@ -185,6 +185,7 @@ internal sealed partial class SmtpSession
         if (refusal is { } policyRefusal)
         {
             Telemetry.RempartMetrics.MessagesRejected.WithLabels(_s.Protocol, policyRefusal.Enhanced).Inc();
+            await _s.Filter.OnRecipientRefusedAsync(_filterContext.Snapshot(), address.Address, policyRefusal.Enhanced, _shutdown);
             Error(policyRefusal);
             return;
         }

@@ -33,14 +33,16 @@ public sealed partial class QueueRunner : IOutboundQueue, IDisposable
     private readonly SemaphoreSlim _slots;
     private readonly SemaphoreSlim _passLock = new(1, 1);
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ITraceSink _trace;
     private long _heartbeatTicks;
     private int _backlog;
     private int _due;
     private string? _lastError;
     private DateTimeOffset _lastBacklogRefresh;
 
-    public QueueRunner(IMailStore store, RempartOptions options, IOutboundTransport transport, TimeProvider time, ILoggerFactory loggerFactory)
+    public QueueRunner(IMailStore store, RempartOptions options, IOutboundTransport transport, TimeProvider time, ILoggerFactory loggerFactory, ITraceSink? trace = null)
     {
+        _trace = trace ?? NoTraceSink.Instance;
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
@@ -336,6 +338,23 @@ public sealed partial class QueueRunner : IOutboundQueue, IDisposable
 
                     break;
             }
+        }
+
+        // Message trace: queue entries trace under "queue:ID", which the SMTP "Queued" event names.
+        var traceId = "queue:" + entry.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var (r, result) in delivered)
+        {
+            _trace.Record(new TraceEvent(now, traceId, TraceEventKind.Relayed, entry.Sender, r.Address, null, null, (report.RemoteMta ?? "?") + ": " + result.Diagnostic));
+        }
+
+        foreach (var (r, result) in failed)
+        {
+            _trace.Record(new TraceEvent(now, traceId, TraceEventKind.Bounced, entry.Sender, r.Address, null, null, result.Diagnostic));
+        }
+
+        foreach (var (r, result) in pending)
+        {
+            _trace.Record(new TraceEvent(now, traceId, TraceEventKind.Deferred, entry.Sender, r.Address, null, null, result.Diagnostic));
         }
 
         if (delivered.Count > 0)

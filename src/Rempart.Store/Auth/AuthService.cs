@@ -44,6 +44,9 @@ public sealed partial class AuthService : IAuthService, IDisposable
 
     public void Dispose() => _hashSlots.Dispose();
 
+    /// <summary>Called with the client address after each failed attempt from an untrusted network (IP reputation listens).</summary>
+    public Action<IPAddress>? FailureObserved { get; set; }
+
     public bool IsBanned(IPAddress remote)
     {
         remote = Normalize(remote);
@@ -98,6 +101,7 @@ public sealed partial class AuthService : IAuthService, IDisposable
         LogFailed(_logger, protocol, remote, username, "bad credentials");
         if (!trusted)
         {
+            FailureObserved?.Invoke(remote);
             var ipTracker = _ips.GetOrAdd(remote, _ => new Tracker());
             if (ipTracker.RecordFailure(now, _options.FailureWindow, _options.MaxFailuresPerIp, _options, out var banFor))
             {

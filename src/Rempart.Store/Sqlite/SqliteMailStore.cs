@@ -51,6 +51,7 @@ public sealed partial class SqliteMailStore : IMailStore
         Directory = new SqliteDirectoryStore(this);
         Messages = new SqliteMessageStore(this);
         Queue = new SqliteQueueStore(this);
+        Protection = new SqliteProtectionStore(this);
     }
 
     public IDirectoryStore Directory { get; }
@@ -61,8 +62,7 @@ public sealed partial class SqliteMailStore : IMailStore
 
     public IBlobStore Blobs => _blobs;
 
-    // TODO(protection-store): replaced by SqliteProtectionStore in this session; never reached before that lands.
-    public IProtectionStore Protection => throw new NotSupportedException("protection store not built yet");
+    public IProtectionStore Protection { get; }
 
     /// <summary>The concrete blob store (path layout, deletion).</summary>
     public FileBlobStore BlobFiles => _blobs;

@@ -9,8 +9,8 @@ namespace Rempart.Store.Sqlite;
 /// <para>
 /// Conventions: times are Unix milliseconds (UTC); addresses have a lower-case <c>*_key</c> column used for
 /// case-insensitive matching, while the display form keeps the local part as given; flags are one space-separated,
-/// normalized string. Messages reference blobs by id; the blob row counts its references (messages and queue
-/// entries) so the file can be deleted when nothing uses it.
+/// normalized string. Messages reference blobs by id; the blob row counts its references (messages, queue
+/// entries and quarantine entries) so the file can be deleted when nothing uses it.
 /// </para>
 /// </summary>
 internal static class SqliteSchema
@@ -152,6 +152,70 @@ internal static class SqliteSchema
         CREATE INDEX queue_due ON queue(next_attempt, id);
         CREATE INDEX queue_blob ON queue(blob_id);
         """,
+
+        // v2: protection data. Quarantine entries hold a blob reference like queue entries; trace events are
+        // append-only and pruned by time, so every filter of TraceQuery has an index ending in time.
+        """
+        CREATE TABLE transport_rules(
+            name_key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            enabled INTEGER NOT NULL,
+            definition TEXT NOT NULL,
+            comment TEXT,
+            modified INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX transport_rules_order ON transport_rules(priority, name_key);
+
+        CREATE TABLE quarantine(
+            id INTEGER PRIMARY KEY,
+            blob_id INTEGER NOT NULL REFERENCES blobs(id),
+            sender TEXT NOT NULL,
+            sender_key TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            message_id TEXT,
+            reason TEXT NOT NULL,
+            category TEXT NOT NULL,
+            received INTEGER NOT NULL,
+            expires INTEGER NOT NULL,
+            trace_id TEXT,
+            released INTEGER,
+            released_by TEXT
+        );
+        CREATE INDEX quarantine_received ON quarantine(received, id);
+        CREATE INDEX quarantine_expires ON quarantine(expires);
+        CREATE INDEX quarantine_blob ON quarantine(blob_id);
+        CREATE INDEX quarantine_sender ON quarantine(sender_key);
+
+        CREATE TABLE quarantine_recipients(
+            quarantine_id INTEGER NOT NULL REFERENCES quarantine(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            address TEXT NOT NULL,
+            address_key TEXT NOT NULL,
+            PRIMARY KEY(quarantine_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX quarantine_recipients_key ON quarantine_recipients(address_key);
+
+        CREATE TABLE trace_events(
+            id INTEGER PRIMARY KEY,
+            time INTEGER NOT NULL,
+            trace_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            sender_key TEXT NOT NULL,
+            recipient TEXT,
+            recipient_key TEXT,
+            message_id TEXT,
+            remote_ip TEXT,
+            detail TEXT NOT NULL,
+            subject TEXT
+        );
+        CREATE INDEX trace_events_time ON trace_events(time);
+        CREATE INDEX trace_events_trace_id ON trace_events(trace_id, time);
+        CREATE INDEX trace_events_message_id ON trace_events(message_id, time);
+        CREATE INDEX trace_events_sender ON trace_events(sender_key, time);
+        CREATE INDEX trace_events_recipient ON trace_events(recipient_key, time);
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>
@@ -164,9 +228,13 @@ internal static class SqliteSchema
         return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Applies the missing migrations in one transaction; returns the version before.</summary>
-    public static int Migrate(SqliteConnection connection, string databasePath)
+    /// <summary>
+    /// Applies the missing migrations in one transaction; returns the version before. <paramref name="targetVersion"/>
+    /// stops earlier (tests build a database of an older version with it).
+    /// </summary>
+    public static int Migrate(SqliteConnection connection, string databasePath, int? targetVersion = null)
     {
+        var target = Math.Min(targetVersion ?? CurrentVersion, CurrentVersion);
         using var transaction = connection.BeginTransaction(deferred: false);
         var version = ReadVersion(connection);
         if (version > CurrentVersion)
@@ -176,7 +244,7 @@ internal static class SqliteSchema
                 "it was written by a newer Rempart. Run that version (or restore a backup made before the upgrade).");
         }
 
-        for (var next = version; next < CurrentVersion; next++)
+        for (var next = version; next < target; next++)
         {
             using var command = connection.CreateCommand();
             command.Transaction = transaction;

@@ -1,0 +1,583 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+using Rempart.Common.Configuration;
+using Rempart.Store;
+
+namespace Rempart.Antispam;
+
+/// <summary>
+/// The anti-spam engine: GTUBE, heuristic rules and a naive Bayes classifier (one global model, one per user who
+/// taught it through Junk moves), combined into a score and an SCL (docs/protection/antispam.md). Thread-safe: many
+/// analyses run in parallel; learning takes a model's write lock briefly. Models are files in
+/// <c>modelFolder</c> (global.bayes, users/ID.bayes), written atomically; a damaged file is moved aside and the
+/// model starts empty.
+/// </summary>
+public sealed class SpamEngine : IMailFeedback, IDisposable
+{
+    /// <summary>How much the user's own counts weigh against the global counts when both are consulted.</summary>
+    internal const double UserWeight = 5;
+
+    private const string GlobalFileName = "global.bayes";
+    private const string UsersFolderName = "users";
+
+    private readonly SpamOptions _options;
+    private readonly string _modelFolder;
+    private readonly IBlobStore? _blobs;
+    private readonly ILogger _logger;
+    private readonly BayesModel _global;
+    private readonly ConcurrentDictionary<long, BayesModel> _users = new();
+    private readonly Channel<FeedbackItem> _queue;
+    private readonly Task _worker;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _saveLock = new();
+    private int _pending;
+    private bool _disposed;
+
+    private sealed record FeedbackItem(long AccountId, IReadOnlyList<string> BlobHashes, bool IsJunk);
+
+    /// <param name="blobs">Where the IMAP feedback's messages are read from; null when the engine only scores (CLI).</param>
+    public SpamEngine(SpamOptions options, string modelFolder, IBlobStore? blobs, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(modelFolder);
+        _options = options;
+        _modelFolder = Path.GetFullPath(modelFolder);
+        _blobs = blobs;
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        Directory.CreateDirectory(_modelFolder);
+        _global = LoadModel(GlobalPath, out var loaded);
+        ModelLoaded = loaded;
+        _queue = Channel.CreateBounded<FeedbackItem>(new BoundedChannelOptions(options.LearnQueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.DropWrite,
+            SingleReader = true,
+        });
+        _worker = Task.Run(ProcessFeedbackAsync);
+    }
+
+    /// <summary>True when a saved global model was read at start (false: first run, or the file was damaged).</summary>
+    public bool ModelLoaded { get; }
+
+    /// <summary>Spam plus ham messages the global model has learned.</summary>
+    public long GlobalMessagesLearned
+    {
+        get
+        {
+            _global.Lock.EnterReadLock();
+            try
+            {
+                return _global.SpamMessages + _global.HamMessages;
+            }
+            finally
+            {
+                _global.Lock.ExitReadLock();
+            }
+        }
+    }
+
+    private string GlobalPath => Path.Combine(_modelFolder, GlobalFileName);
+
+    private string UserPath(long accountId) => Path.Combine(_modelFolder, UsersFolderName, accountId.ToString(CultureInfo.InvariantCulture) + ".bayes");
+
+    /// <summary>The <c>X-Rempart-Spam</c> header value: <c>scl=7; score=8.3; bayes=0.99; rules=GTUBE,SUBJ_ALL_CAPS</c>.</summary>
+    public static string SpamHeaderValue(SpamAnalysis a) => SpamHeaders.Format(a);
+
+    /// <summary>What the configured thresholds say to do with a verdict (SCL -1 is always delivered).</summary>
+    public SpamAction ActionFor(SpamAnalysis analysis)
+    {
+        ArgumentNullException.ThrowIfNull(analysis);
+        var scl = analysis.Scl;
+        if (scl < 0)
+        {
+            return SpamAction.Deliver;
+        }
+
+        if (_options.RejectAtScl is { } reject && scl >= reject)
+        {
+            return SpamAction.Reject;
+        }
+
+        return scl >= _options.QuarantineAtScl ? SpamAction.Quarantine : scl >= _options.JunkAtScl ? SpamAction.Junk : SpamAction.Deliver;
+    }
+
+    /// <summary>Maps a score to an SCL: 0 below 1 point, then one level per point, 9 from 9 points up.</summary>
+    public static int SclOf(double score) => score < 0 ? 0 : (int)Math.Min(9, Math.Floor(score));
+
+    /// <summary>
+    /// Scores a message. <paramref name="raw"/> is searched for GTUBE (the parsed text may hide it in an undecodable
+    /// part); <paramref name="accountId"/> selects the recipient's own model on top of the global one.
+    /// </summary>
+    public SpamAnalysis Analyze(MimeMessage message, ReadOnlyMemory<byte> raw, long? accountId)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (!_options.Enabled)
+        {
+            return SpamAnalysis.Bypass;
+        }
+
+        var content = MessageContent.Extract(message, _options.MaxParts, _options.MaxBytesPerPart);
+        return Analyze(message, content, raw.Span, accountId, out _);
+    }
+
+    internal SpamAnalysis Analyze(MimeMessage message, MessageContent content, ReadOnlySpan<byte> raw, long? accountId, out int tokenCount)
+    {
+        var gtube = raw.IndexOf(SpamRules.GtubeBytes) >= 0 || content.Texts.Any(t => t.Contains(SpamRules.GtubeString, StringComparison.Ordinal));
+        var hits = SpamRules.Evaluate(message, content);
+        if (gtube)
+        {
+            hits.Insert(0, SpamRules.Gtube);
+        }
+
+        var tokens = Tokenizer.Tokenize(message, content);
+        tokenCount = tokens.Count;
+        var probability = Classify(tokens, accountId);
+        if (probability is { } p && BayesHit(p) is { } bayesHit)
+        {
+            hits.Add(bayesHit);
+        }
+
+        var score = Math.Round(hits.Sum(h => h.Score), 2);
+        var scl = gtube ? 9 : SclOf(score);
+        return new SpamAnalysis(score, scl, gtube, probability, hits);
+    }
+
+    /// <summary>
+    /// Bayes points by probability band, SpamAssassin style (BAYES_00 ... BAYES_999), but weighted more: with fewer
+    /// hand-written rules, the classifier carries most of the decision. A confident spam verdict alone reaches SCL 5.
+    /// </summary>
+    private static SpamRuleHit? BayesHit(double p) => p switch
+    {
+        >= 0.999 => new("BAYES_999", 6.0, "Bayes spam probability 99.9 to 100%"),
+        >= 0.99 => new("BAYES_99", 5.0, "Bayes spam probability 99 to 99.9%"),
+        >= 0.95 => new("BAYES_95", 3.5, "Bayes spam probability 95 to 99%"),
+        >= 0.80 => new("BAYES_80", 2.0, "Bayes spam probability 80 to 95%"),
+        >= 0.60 => new("BAYES_60", 1.0, "Bayes spam probability 60 to 80%"),
+        >= 0.40 => null,
+        >= 0.20 => new("BAYES_20", -0.5, "Bayes spam probability 20 to 40%"),
+        >= 0.05 => new("BAYES_05", -1.5, "Bayes spam probability 5 to 20%"),
+        >= 0.01 => new("BAYES_01", -2.5, "Bayes spam probability 1 to 5%"),
+        _ => new("BAYES_00", -3.5, "Bayes spam probability 0 to 1%"),
+    };
+
+    /// <summary>The Bayes spam probability, or null when the global model has too few messages of either kind.</summary>
+    private double? Classify(HashSet<uint> tokens, long? accountId)
+    {
+        var user = accountId is { } id ? GetUserModel(id, create: false) : null;
+        _global.Lock.EnterReadLock();
+        try
+        {
+            if (_global.SpamMessages < _options.MinMessagesForBayes || _global.HamMessages < _options.MinMessagesForBayes)
+            {
+                return null;
+            }
+
+            if (user is null)
+            {
+                return Combine(tokens, _global, null);
+            }
+
+            user.Lock.EnterReadLock();
+            try
+            {
+                return Combine(tokens, _global, user.Tokens.Count >= _options.MinTokensForUserModel ? user : null);
+            }
+            finally
+            {
+                user.Lock.ExitReadLock();
+            }
+        }
+        finally
+        {
+            _global.Lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>
+    /// With a user model, counts are global + <see cref="UserWeight"/> × user, totals likewise: what the user taught
+    /// outweighs what everyone taught, for that user only, while tokens the user never saw keep the global evidence.
+    /// </summary>
+    private static double Combine(HashSet<uint> tokens, BayesModel global, BayesModel? user)
+    {
+        double spamTotal = global.SpamMessages, hamTotal = global.HamMessages;
+        if (user is not null)
+        {
+            spamTotal += UserWeight * user.SpamMessages;
+            hamTotal += UserWeight * user.HamMessages;
+        }
+
+        var clues = new List<double>();
+        foreach (var t in tokens)
+        {
+            global.Tokens.TryGetValue(t, out var g);
+            double spam = g.Spam, ham = g.Ham;
+            if (user is not null && user.Tokens.TryGetValue(t, out var u))
+            {
+                spam += UserWeight * u.Spam;
+                ham += UserWeight * u.Ham;
+            }
+
+            if (spam + ham <= 0)
+            {
+                continue;
+            }
+
+            var p = BayesMath.TokenProbability(spam, ham, spamTotal, hamTotal);
+            if (Math.Abs(p - 0.5) >= BayesMath.MinDeviation)
+            {
+                clues.Add(p);
+            }
+        }
+
+        return BayesMath.Combine(clues);
+    }
+
+    /// <summary>Learns one message into the global model (<paramref name="accountId"/> null) or a user's, and saves it.</summary>
+    public Task LearnAsync(ReadOnlyMemory<byte> raw, bool isSpam, long? accountId, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        if (Learn(raw, isSpam, accountId))
+        {
+            Save(accountId);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Learns without saving (bulk training: call <see cref="SaveAll"/> at the end). A message learned before with
+    /// the same verdict is skipped; with the opposite verdict it is unlearned first. False when nothing changed
+    /// (repeat, or not a message).
+    /// </summary>
+    public bool Learn(ReadOnlyMemory<byte> raw, bool isSpam, long? accountId)
+    {
+        var head = raw.Length > _options.MaxLearnBytes ? raw[.._options.MaxLearnBytes] : raw;
+        MimeMessage message;
+        try
+        {
+            message = Parse(head);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        var content = MessageContent.Extract(message, _options.MaxParts, _options.MaxBytesPerPart);
+        var tokens = Tokenizer.Tokenize(message, content);
+        var id = MessageId(head.Span);
+        var model = accountId is { } a ? GetUserModel(a, create: true)! : _global;
+        model.Lock.EnterWriteLock();
+        try
+        {
+            if (model.Learned.TryGetValue(id, out var wasSpam))
+            {
+                if (wasSpam == isSpam)
+                {
+                    return false;
+                }
+
+                model.Apply(tokens, wasSpam, -1);
+            }
+
+            model.Apply(tokens, isSpam, +1);
+            if (model.Learned.Count < BayesModel.MaxRemembered || model.Learned.ContainsKey(id))
+            {
+                model.Learned[id] = isSpam;
+            }
+
+            return true;
+        }
+        finally
+        {
+            model.Lock.ExitWriteLock();
+        }
+    }
+
+    private static MimeMessage Parse(ReadOnlyMemory<byte> raw)
+    {
+        using var stream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(raw, out var segment) && segment.Array is not null
+            ? new MemoryStream(segment.Array, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(raw.ToArray(), writable: false);
+        return MimeMessage.Load(stream);
+    }
+
+    private static ulong MessageId(ReadOnlySpan<byte> raw)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(raw, hash);
+        return BitConverter.ToUInt64(hash);
+    }
+
+    /// <summary>IMAP Junk moves (<see cref="IMailFeedback"/>): queued, learned in the background, never on the IMAP path.</summary>
+    public ValueTask OnJunkClassifiedAsync(long accountId, IReadOnlyList<string> blobHashes, bool isJunk, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(blobHashes);
+        if (!_options.Enabled || !_options.LearnFromJunkMoves || blobHashes.Count == 0 || _disposed)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        Interlocked.Increment(ref _pending);
+        if (!_queue.Writer.TryWrite(new FeedbackItem(accountId, blobHashes, isJunk)))
+        {
+            Interlocked.Decrement(ref _pending);
+            SpamLog.LearnQueueFull(_logger, accountId);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Waits until the queued feedback has been learned (tests, shutdown), at most <paramref name="timeout"/>.</summary>
+    public async Task<bool> WaitForFeedbackAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (Volatile.Read(ref _pending) > 0)
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return true;
+    }
+
+    private async Task ProcessFeedbackAsync()
+    {
+        try
+        {
+            await foreach (var item in _queue.Reader.ReadAllAsync(_stop.Token))
+            {
+                try
+                {
+                    await LearnFeedbackAsync(item, _stop.Token);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _pending);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task LearnFeedbackAsync(FeedbackItem item, CancellationToken ct)
+    {
+        if (_blobs is null)
+        {
+            return;
+        }
+
+        var learned = 0;
+        var globalChanged = false;
+        foreach (var hash in item.BlobHashes)
+        {
+            try
+            {
+                var raw = await ReadHeadAsync(hash, ct);
+                if (Learn(raw, item.IsJunk, item.AccountId))
+                {
+                    learned++;
+                }
+
+                if (_options.JunkMovesTrainGlobal && Learn(raw, item.IsJunk, null))
+                {
+                    globalChanged = true;
+                }
+            }
+            catch (Exception ex) when (ex is StoreException or IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                SpamLog.LearnFailed(_logger, hash, item.AccountId, ex);
+            }
+        }
+
+        if (learned > 0)
+        {
+            Save(item.AccountId);
+            SpamLog.Learned(_logger, item.AccountId, learned, item.IsJunk ? "spam" : "ham");
+        }
+
+        if (globalChanged)
+        {
+            Save(null);
+        }
+    }
+
+    /// <summary>The first MaxLearnBytes of a stored message: a huge message costs no more than that to learn.</summary>
+    private async Task<ReadOnlyMemory<byte>> ReadHeadAsync(string hash, CancellationToken ct)
+    {
+        await using var stream = _blobs!.Open(hash);
+        var buffer = new byte[_options.MaxLearnBytes];
+        var total = 0;
+        while (total < buffer.Length)
+        {
+            var n = await stream.ReadAsync(buffer.AsMemory(total), ct);
+            if (n == 0)
+            {
+                break;
+            }
+
+            total += n;
+        }
+
+        return buffer.AsMemory(0, total);
+    }
+
+    private BayesModel? GetUserModel(long accountId, bool create)
+    {
+        if (_users.TryGetValue(accountId, out var model))
+        {
+            return model;
+        }
+
+        var path = UserPath(accountId);
+        if (!create && !File.Exists(path))
+        {
+            return null;
+        }
+
+        // Two threads may load the same file; GetOrAdd keeps one, the other copy is dropped unused.
+        return _users.GetOrAdd(accountId, key => LoadModel(path, out var _));
+    }
+
+    private BayesModel LoadModel(string path, out bool loaded)
+    {
+        loaded = false;
+        if (!File.Exists(path))
+        {
+            return new BayesModel();
+        }
+
+        try
+        {
+            var model = BayesModel.Deserialize(File.ReadAllBytes(path));
+            loaded = true;
+            SpamLog.ModelLoaded(_logger, path, model.SpamMessages, model.HamMessages, model.Tokens.Count);
+            return model;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            // Keep the damaged file for inspection, but out of the way so the next save does not fail on it.
+            var aside = path + ".corrupt-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+            try
+            {
+                File.Move(path, aside, overwrite: true);
+            }
+            catch (Exception moveEx) when (moveEx is IOException or UnauthorizedAccessException)
+            {
+                aside = "(could not move: " + moveEx.Message + ")";
+            }
+
+            SpamLog.ModelCorrupt(_logger, path, ex.Message, aside);
+            return new BayesModel();
+        }
+    }
+
+    /// <summary>Saves one model (null = global) if it changed. Failures are logged; the model stays in memory.</summary>
+    public void Save(long? accountId)
+    {
+        var model = accountId is { } a ? GetUserModel(a, create: false) : _global;
+        if (model is not null)
+        {
+            Save(model, accountId is { } id ? UserPath(id) : GlobalPath);
+        }
+    }
+
+    /// <summary>Saves every changed model.</summary>
+    public void SaveAll()
+    {
+        Save(_global, GlobalPath);
+        foreach (var (id, model) in _users)
+        {
+            Save(model, UserPath(id));
+        }
+    }
+
+    private void Save(BayesModel model, string path)
+    {
+        lock (_saveLock)
+        {
+            byte[] data;
+            model.Lock.EnterWriteLock();
+            try
+            {
+                if (!model.Dirty)
+                {
+                    return;
+                }
+
+                data = model.Serialize();
+                model.Dirty = false;
+            }
+            finally
+            {
+                model.Lock.ExitWriteLock();
+            }
+
+            try
+            {
+                AtomicFile.Write(path, data);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                model.Dirty = true;
+                SpamLog.ModelSaveFailed(_logger, path, ex);
+            }
+        }
+    }
+
+    /// <summary>Sizes of the models, for <c>rempart spam status</c>.</summary>
+    public SpamModelStatus GetStatus()
+    {
+        _global.Lock.EnterReadLock();
+        SpamModelStatus status;
+        try
+        {
+            status = new SpamModelStatus(_global.SpamMessages, _global.HamMessages, _global.Tokens.Count, 0,
+                File.Exists(GlobalPath) ? new FileInfo(GlobalPath).Length : 0, _options.MinMessagesForBayes);
+        }
+        finally
+        {
+            _global.Lock.ExitReadLock();
+        }
+
+        var usersFolder = Path.Combine(_modelFolder, UsersFolderName);
+        var userModels = Directory.Exists(usersFolder) ? Directory.GetFiles(usersFolder, "*.bayes").Length : 0;
+        return status with { UserModels = userModels };
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _queue.Writer.TryComplete();
+
+        // Let queued feedback finish briefly (it is small), then stop; whatever was learned is saved.
+        if (!_worker.Wait(TimeSpan.FromSeconds(5)))
+        {
+            _stop.Cancel();
+            _worker.Wait(TimeSpan.FromSeconds(5));
+        }
+
+        SaveAll();
+        _stop.Dispose();
+    }
+}
+
+/// <summary>What <c>rempart spam status</c> shows.</summary>
+/// <param name="MinMessagesForBayes">Spam and ham each the global model needs before its opinion counts.</param>
+public sealed record SpamModelStatus(long GlobalSpam, long GlobalHam, int GlobalTokens, int UserModels, long GlobalFileBytes, int MinMessagesForBayes)
+{
+    public bool BayesActive => GlobalSpam >= MinMessagesForBayes && GlobalHam >= MinMessagesForBayes;
+}

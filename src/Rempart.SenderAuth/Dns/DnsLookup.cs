@@ -1,0 +1,106 @@
+using System.Net;
+using System.Net.Sockets;
+using DnsClient;
+using DnsClient.Protocol;
+using Rempart.Common.Configuration;
+
+namespace Rempart.SenderAuth.Dns;
+
+internal enum DnsOutcome
+{
+    /// <summary>At least one record of the asked type.</summary>
+    Records,
+
+    /// <summary>NXDOMAIN, or the name exists without records of the type: a "void lookup" for SPF (RFC 7208 4.6.4).</summary>
+    Empty,
+
+    /// <summary>SERVFAIL, refusal, timeout: the answer is unknown, so callers report a temporary error.</summary>
+    Error,
+}
+
+internal sealed record DnsAnswer<T>(DnsOutcome Outcome, IReadOnlyList<T> Records, string? Error)
+{
+    public static DnsAnswer<T> Empty { get; } = new(DnsOutcome.Empty, [], null);
+
+    public static DnsAnswer<T> Fail(string error) => new(DnsOutcome.Error, [], error);
+}
+
+/// <summary>The few record types sender authentication reads, with the three outcomes SPF and DMARC tell apart.</summary>
+internal sealed class DnsLookup(ILookupClient client)
+{
+    /// <summary>Builds a LookupClient the way the outbound MX resolver does (DnsOptions servers, timeout, one retry).</summary>
+    public static LookupClient CreateClient(DnsOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var servers = options.Servers.Select(ParseServer).ToArray();
+        var lookupOptions = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
+        lookupOptions.Timeout = options.Timeout;
+        lookupOptions.Retries = 1;
+        lookupOptions.UseCache = true;
+        lookupOptions.ThrowDnsErrors = false;
+        lookupOptions.ContinueOnDnsError = false;
+        lookupOptions.ContinueOnEmptyResponse = false;
+        return new LookupClient(lookupOptions);
+    }
+
+    /// <summary>Parses "ip", "ip:port" or "[ipv6]:port" (port 53 when none is given).</summary>
+    public static IPEndPoint ParseServer(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (IPEndPoint.TryParse(value, out var endpoint))
+        {
+            return endpoint.Port == 0 ? new IPEndPoint(endpoint.Address, 53) : endpoint;
+        }
+
+        throw new ArgumentException($"DNS server \"{value}\" is not \"ip\" or \"ip:port\".", nameof(value));
+    }
+
+    /// <summary>TXT records, each one's character-strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2).</summary>
+    public Task<DnsAnswer<string>> TxtAsync(string name, CancellationToken ct) =>
+        QueryAsync(name, QueryType.TXT, r => r.Answers.TxtRecords().Select(t => string.Concat(t.Text)), ct);
+
+    public Task<DnsAnswer<string>> MxAsync(string name, CancellationToken ct) =>
+        QueryAsync(name, QueryType.MX, r => r.Answers.MxRecords().Select(m => m.Exchange.Value.TrimEnd('.')), ct);
+
+    public Task<DnsAnswer<IPAddress>> AddressesAsync(string name, AddressFamily family, CancellationToken ct) =>
+        QueryAsync(
+            name,
+            family == AddressFamily.InterNetworkV6 ? QueryType.AAAA : QueryType.A,
+            r => r.Answers.OfType<AddressRecord>().Select(a => a.Address).Where(a => a.AddressFamily == family),
+            ct);
+
+    public Task<DnsAnswer<string>> PtrAsync(IPAddress address, CancellationToken ct) =>
+        QueryAsync(address.GetArpaName(), QueryType.PTR, r => r.Answers.PtrRecords().Select(p => p.PtrDomainName.Value.TrimEnd('.')), ct);
+
+    private async Task<DnsAnswer<T>> QueryAsync<T>(string name, QueryType type, Func<IDnsQueryResponse, IEnumerable<T>> select, CancellationToken ct)
+    {
+        IDnsQueryResponse response;
+        try
+        {
+            response = await client.QueryAsync(name, type, QueryClass.IN, ct);
+        }
+        catch (DnsResponseException ex)
+        {
+            return DnsAnswer<T>.Fail($"{type} lookup for {name} failed: {ex.Message}");
+        }
+        catch (ArgumentException ex)
+        {
+            // DnsClient refuses names it cannot encode (labels over 63 octets, empty labels): nothing can exist there.
+            _ = ex;
+            return DnsAnswer<T>.Empty;
+        }
+
+        if (response.Header.ResponseCode == DnsHeaderResponseCode.NotExistentDomain)
+        {
+            return DnsAnswer<T>.Empty;
+        }
+
+        if (response.HasError)
+        {
+            return DnsAnswer<T>.Fail($"{type} lookup for {name} failed: {response.ErrorMessage}");
+        }
+
+        var records = select(response).ToList();
+        return records.Count == 0 ? DnsAnswer<T>.Empty : new DnsAnswer<T>(DnsOutcome.Records, records, null);
+    }
+}

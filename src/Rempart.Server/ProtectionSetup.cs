@@ -1,0 +1,112 @@
+using DnsClient;
+using Microsoft.Extensions.Logging;
+using Rempart.Antispam;
+using Rempart.Antivirus;
+using Rempart.Common.Configuration;
+using Rempart.Protection.Pipeline;
+using Rempart.Protection.Quarantine;
+using Rempart.Protection.Reputation;
+using Rempart.Protection.Rules;
+using Rempart.Protection.Trace;
+using Rempart.SenderAuth;
+using Rempart.SenderAuth.Dkim;
+using Rempart.Smtp.Filters;
+using Rempart.Smtp.Outbound;
+using Rempart.Store;
+
+namespace Rempart.Server;
+
+/// <summary>
+/// Builds the protection pipeline from the configuration: which parts are on, where their files live (data folder:
+/// dkim/, spam/), and the background work it needs (trace writer, quarantine sweeper). Disposed by the server after
+/// the listeners stopped.
+/// </summary>
+public sealed class ProtectionSetup : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _sweeper;
+
+    private ProtectionSetup(ProtectionServices services, IMessageFilter filter, IOutboundSigner signer, TraceRecorder trace, SpamEngine? spam, QuarantineSweeper sweeper)
+    {
+        Services = services;
+        Filter = filter;
+        Signer = signer;
+        Trace = trace;
+        Spam = spam;
+        _sweeper = sweeper.StartAsync(_stop.Token);
+        SweeperService = sweeper;
+    }
+
+    public ProtectionServices Services { get; }
+
+    public IMessageFilter Filter { get; }
+
+    public IOutboundSigner Signer { get; }
+
+    public TraceRecorder Trace { get; }
+
+    /// <summary>Learns from users' Junk moves over IMAP (null when anti-spam is off).</summary>
+    public SpamEngine? Spam { get; }
+
+    private QuarantineSweeper SweeperService { get; }
+
+    public IMailFeedback Feedback => (IMailFeedback?)Spam ?? NoMailFeedback.Instance;
+
+    public static ProtectionSetup Create(RempartOptions options, DataFolder data, IMailStore store, ILoggerFactory loggers)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(data);
+        var p = options.Protection;
+        var trace = new TraceRecorder(store.Protection, loggers.CreateLogger<TraceRecorder>());
+        var quarantine = new QuarantineService(store, p.Quarantine, loggers.CreateLogger<QuarantineService>(), TimeProvider.System, trace);
+        var spam = p.Spam.Enabled ? new SpamEngine(p.Spam, data.SpamPath, store.Blobs, loggers.CreateLogger<SpamEngine>()) : null;
+        var services = new ProtectionServices
+        {
+            Options = options,
+            Store = store,
+            Loggers = loggers,
+            SenderAuth = p.SenderAuth.Enabled ? new SenderAuthenticator(p.SenderAuth, options.Dns, loggers) : null,
+            Spam = spam,
+            Antivirus = new MalwareScanner(p.Antivirus, loggers.CreateLogger<MalwareScanner>()),
+            Rules = new RuleSetCache(store.Protection, loggers),
+            Quarantine = quarantine,
+            Reputation = new ReputationTracker(p.Connection),
+            Dnsbl = p.Connection.Dnsbl.Count == 0 ? null : new DnsblChecker(Lookup(options.Dns), p.Connection.Dnsbl),
+            Trace = trace,
+        };
+        IOutboundSigner signer = p.Enabled && p.Outbound.DkimSign
+            ? new DkimOutboundSigner(new OutboundDkimSigner(new DkimKeyStore(data.DkimPath), loggers.CreateLogger<OutboundDkimSigner>()))
+            : NoOutboundSigner.Instance;
+        var sweeper = new QuarantineSweeper(quarantine, p.Quarantine, loggers.CreateLogger<QuarantineSweeper>());
+        return new ProtectionSetup(services, new ProtectionFilter(services), signer, trace, spam, sweeper);
+    }
+
+    private static LookupClient Lookup(DnsOptions dns)
+    {
+        var servers = dns.Servers.Select(DnsMxResolver.ParseServer).ToArray();
+        var o = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
+        o.Timeout = dns.Timeout;
+        o.Retries = 1;
+        o.UseCache = true;
+        o.ThrowDnsErrors = false;
+        return new LookupClient(o);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await SweeperService.StopAsync(CancellationToken.None);
+            await _sweeper;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        SweeperService.Dispose();
+        await Trace.DisposeAsync();
+        Spam?.Dispose();
+        _stop.Dispose();
+    }
+}
