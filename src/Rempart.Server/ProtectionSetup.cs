@@ -75,7 +75,7 @@ public sealed class ProtectionSetup : IAsyncDisposable
             Trace = trace,
         };
         IOutboundSigner signer = p.Enabled && p.Outbound.DkimSign
-            ? new DkimOutboundSigner(new OutboundDkimSigner(new DkimKeyStore(data.DkimPath), loggers.CreateLogger<OutboundDkimSigner>()))
+            ? new DkimOutboundSigner(new OutboundDkimSigner(new DkimKeyStore(data.DkimPath, p.SenderAuth.DkimSelectorPrefix, TimeProvider.System), loggers.CreateLogger<OutboundDkimSigner>()))
             : NoOutboundSigner.Instance;
         var sweeper = new QuarantineSweeper(quarantine, p.Quarantine, loggers.CreateLogger<QuarantineSweeper>());
         return new ProtectionSetup(services, new ProtectionFilter(services), signer, trace, spam, sweeper);
@@ -105,6 +105,8 @@ public sealed class ProtectionSetup : IAsyncDisposable
         }
 
         SweeperService.Dispose();
+        Services.Quarantine.Dispose();
+        Services.Rules.Dispose();
         await Trace.DisposeAsync();
         Spam?.Dispose();
         _stop.Dispose();

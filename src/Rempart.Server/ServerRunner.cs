@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Rempart.Backup;
 using Rempart.Common.Configuration;
 using Rempart.Imap;
 using Rempart.Net;
@@ -30,7 +31,8 @@ public static partial class ServerRunner
     public static readonly TimeSpan ShutdownDeadline = TimeSpan.FromSeconds(10);
 
     /// <summary>Runs until <paramref name="stop"/> is cancelled; returns the process exit code.</summary>
-    public static async Task<int> RunAsync(RempartOptions options, DataFolder data, ILoggerFactory loggerFactory, CancellationToken stop)
+    /// <param name="configPath">The configuration file in use (scheduled backups include it), or null for defaults.</param>
+    public static async Task<int> RunAsync(RempartOptions options, DataFolder data, ILoggerFactory loggerFactory, CancellationToken stop, string? configPath = null)
     {
         var log = loggerFactory.CreateLogger("Rempart.Server");
         LogStarting(log, data.Root, options.HostName);
@@ -49,6 +51,13 @@ public static partial class ServerRunner
         using var queueStop = new CancellationTokenSource();
         var queueTask = queue.RunAsync(queueStop.Token);
         var sweepTask = SweepOrphansAsync(store, log, queueStop.Token);
+
+        // Scheduled backups (backup.schedule, cron): off unless configured; docs/backup.md.
+        using var backups = new BackupScheduler(options.Backup, data.Root, configPath, loggerFactory.CreateLogger<BackupScheduler>(), TimeProvider.System);
+        if (options.Backup.Schedule is not null)
+        {
+            await backups.StartAsync(stop);
+        }
 
         var filter = protection.Filter;
         var listeners = new List<TcpListenerService>();
@@ -113,6 +122,10 @@ public static partial class ServerRunner
             }
 
             await sweepTask;
+            if (options.Backup.Schedule is not null)
+            {
+                await backups.StopAsync(CancellationToken.None);
+            }
 
             if (http is not null)
             {

@@ -63,6 +63,14 @@ public enum EventIds
     ProtectionStageFailed = 8003,
     ProtectionExternalForwardDropped = 8004,
 
+    // 8300 anti-spam (Rempart.Antispam)
+    SpamModelLoaded = 8300,
+    SpamModelCorrupt = 8301,
+    SpamModelSaveFailed = 8302,
+    SpamFeedbackDropped = 8303,
+    SpamLearnFailed = 8304,
+    SpamLearned = 8305,
+
     // 8400 antivirus and attachment policy (Rempart.Antivirus)
     AntivirusInfected = 8400,
     AntivirusPolicyVerdict = 8401,

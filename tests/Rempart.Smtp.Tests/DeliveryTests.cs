@@ -39,7 +39,7 @@ public class DeliveryTests
     [Fact]
     public async Task Remote_alias_targets_go_to_the_queue_with_dsn_parameters()
     {
-        await using var host = await InboundTestHost.StartAsync();
+        await using var host = await InboundTestHost.StartAsync(configure: o => o.Protection.Outbound.AllowExternalForwarding = true);
         await using (var c = await RawSmtpClient.ConnectAsync(host.Port))
         {
             await c.ReplyAsync();
@@ -63,6 +63,26 @@ public class DeliveryTests
         var remoteCopy = await host.ReadBlobAsync(queued.Blob.Hash);
         Assert.StartsWith("Received: ", remoteCopy);
         Assert.DoesNotContain("Return-Path", remoteCopy);
+    }
+
+    [Fact]
+    public async Task By_default_inbound_mail_is_not_forwarded_outside_but_local_members_get_it()
+    {
+        await using var host = await InboundTestHost.StartAsync();
+        await using (var c = await RawSmtpClient.ConnectAsync(host.Port))
+        {
+            await c.ReplyAsync();
+            await c.SendAsync("EHLO client.test\r\n");
+            await c.ReadReplyAsync();
+            await c.CommandAsync("MAIL FROM:<a@remote.test>");
+            Assert.StartsWith("250", await c.CommandAsync("RCPT TO:<fwd@example.test>"));
+            await c.CommandAsync("DATA");
+            Assert.StartsWith("250 2.0.0", await c.CommandAsync(Message + "."));
+        }
+
+        Assert.Single(await host.MessagesAsync("bob@example.test"));
+        Assert.Empty(host.Queue.Enqueued);
+        Assert.Contains(host.Logs.Snapshot(), l => l.Contains("external forwarding is off", StringComparison.Ordinal));
     }
 
     [Fact]

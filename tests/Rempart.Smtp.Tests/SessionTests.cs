@@ -315,7 +315,8 @@ public class SessionTests
     [Fact]
     public async Task Store_failure_answers_451_and_the_session_goes_on()
     {
-        await using var host = await InboundTestHost.StartAsync(SmtpRole.Mx);
+        // fwd@ forwards outside, which needs external forwarding allowed (off by default).
+        await using var host = await InboundTestHost.StartAsync(SmtpRole.Mx, o => o.Protection.Outbound.AllowExternalForwarding = true);
         host.Queue.Fail = true;
         await using var c = await GreetedAsync(host);
         await c.CommandAsync("MAIL FROM:<a@remote.test>");

@@ -40,7 +40,7 @@ internal static class ServeCommand
 
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            return await ServerRunner.RunAsync(options, data, loggerFactory, stop.Token);
+            return await ServerRunner.RunAsync(options, data, loggerFactory, stop.Token, ctx.ConfigPath);
         });
         return command;
     }

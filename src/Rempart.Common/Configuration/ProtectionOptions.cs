@@ -44,8 +44,11 @@ public sealed class ConnectionFilterOptions
     /// <summary>Messages per minute accepted from one IP address (0 = no limit).</summary>
     public int MaxMessagesPerMinutePerIp { get; set; } = 120;
 
-    /// <summary>Messages per minute accepted from one envelope sender (0 = no limit).</summary>
-    public int MaxMessagesPerMinutePerSender { get; set; } = 60;
+    /// <summary>
+    /// Messages per minute accepted from one envelope sender across all addresses (0 = no limit). High enough for a
+    /// mailing list writing to every user of a mid-size organisation; a spammer rotating addresses hits it.
+    /// </summary>
+    public int MaxMessagesPerMinutePerSender { get; set; } = 600;
 
     /// <summary>Reputation (0 good .. 1 bad) above which each command is delayed.</summary>
     public double ReputationSlowAt { get; set; } = 0.5;

@@ -103,12 +103,13 @@ public sealed partial class ProtectionFilter : IMessageFilter
             return new(FilterVerdict.Accept);
         }
 
-        if (_allow.Contains(context.RemoteAddress))
+        if (_allow.Contains(context.RemoteAddress) || IPAddress.IsLoopback(context.RemoteAddress))
         {
+            // Local tools and relays on this host are not rate limited (and never scored, see ReputationTracker).
             return new(FilterVerdict.Accept);
         }
 
-        if (!IPAddress.IsLoopback(context.RemoteAddress) && !_perMinute.TryAcquire("ip:" + context.RemoteAddress, _options.Connection.MaxMessagesPerMinutePerIp))
+        if (!_perMinute.TryAcquire("ip:" + context.RemoteAddress, _options.Connection.MaxMessagesPerMinutePerIp))
         {
             return new(RateLimited(context, $"{context.RemoteAddress} sent more than {_options.Connection.MaxMessagesPerMinutePerIp} messages a minute"));
         }

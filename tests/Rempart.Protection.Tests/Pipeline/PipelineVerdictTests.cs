@@ -195,6 +195,11 @@ public sealed class PipelineVerdictTests
             Assert.Equal(FilterAction.Accept, (await h.Filter.OnMailFromAsync(PipelineHarness.Context("a@b.test", [], ip: "192.0.2.7"), CancellationToken.None)).Action);
         }
 
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(FilterAction.Accept, (await h.Filter.OnMailFromAsync(PipelineHarness.Context("a@b.test", [], ip: "127.0.0.1"), CancellationToken.None)).Action);
+        }
+
         Assert.Equal(FilterAction.Accept, (await h.Filter.OnMailFromAsync(PipelineHarness.Context("a@b.test", [], ip: "203.0.113.7"), CancellationToken.None)).Action);
         var limited = await h.Filter.OnMailFromAsync(PipelineHarness.Context("c@b.test", [], ip: "203.0.113.7"), CancellationToken.None);
         Assert.Equal(FilterAction.TempFail, limited.Action);

@@ -1,0 +1,65 @@
+using System.Runtime.InteropServices;
+
+namespace Rempart.Backup.Repository;
+
+/// <summary>
+/// Directory fsync, which .NET does not expose: a renamed-in file is only durable once its directory is flushed
+/// (the same reasoning as the blob store's copy of this helper, which is internal to Rempart.Store).
+/// </summary>
+internal static class NativeFileSystem
+{
+    private const int ORdOnly = 0;
+    private const int ODirectory = 0x10000; // Linux value of O_DIRECTORY on x86-64 and arm64.
+
+    /// <summary>Creates a folder only the owner can enter (it may hold a plaintext database copy).</summary>
+    public static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+        }
+        else
+        {
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    public static void FsyncDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var flags = OperatingSystem.IsLinux() ? ORdOnly | ODirectory : ORdOnly;
+        var fd = Open(path, flags);
+        if (fd < 0)
+        {
+            throw new IOException($"cannot open directory {path} to fsync it (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (Fsync(fd) != 0)
+            {
+                throw new IOException($"fsync of directory {path} failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Fsync(int fd);
+
+    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Close(int fd);
+}

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Rempart.Backup.Repository;
+
+namespace Rempart.Backup.Snapshots;
+
+/// <summary>
+/// One snapshot: the files it holds (each a list of chunk ids), the message bodies (blob hash → chunks, the index an
+/// incremental run reuses) and a catalog of accounts, folders and messages read from the database copy, so browsing,
+/// granular restore and "which messages does this damaged chunk hold" need no database restore. Serialized as JSON,
+/// then compressed and encrypted (docs/backup-format.md, "snapshots").
+/// </summary>
+public sealed class SnapshotManifest
+{
+    public const int CurrentVersion = 1;
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public int Version { get; init; } = CurrentVersion;
+
+    /// <summary>Random 32 hex digits; also the file name.</summary>
+    public string Id { get; init; } = "";
+
+    public DateTimeOffset Time { get; init; }
+
+    public string Host { get; init; } = "";
+
+    /// <summary>"server" for a Rempart data folder, "imap" for a copy of a remote IMAP account.</summary>
+    public string Kind { get; init; } = "server";
+
+    public string? Tag { get; init; }
+
+    public List<FileEntry> Files { get; init; } = [];
+
+    public List<BlobEntry> Blobs { get; init; } = [];
+
+    public List<AccountEntry> Accounts { get; init; } = [];
+
+    public List<MailboxEntry> Mailboxes { get; init; } = [];
+
+    public List<MessageEntry> Messages { get; init; } = [];
+
+    public SnapshotStats Stats { get; set; } = new();
+
+    public byte[] Serialize() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
+    public static SnapshotManifest Deserialize(ReadOnlySpan<byte> json, string id)
+    {
+        SnapshotManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<SnapshotManifest>(json, Json);
+        }
+        catch (JsonException ex)
+        {
+            throw new DamagedDataException($"snapshot manifest {id} is not valid: {ex.Message}", ex);
+        }
+
+        if (manifest is null || !string.Equals(manifest.Id, id, StringComparison.Ordinal))
+        {
+            throw new DamagedDataException($"snapshot manifest {id} does not name itself (moved or swapped)");
+        }
+
+        if (manifest.Version > CurrentVersion)
+        {
+            throw new BackupException($"snapshot {id} has manifest version {manifest.Version}; this Rempart reads up to {CurrentVersion}");
+        }
+
+        return manifest;
+    }
+
+    /// <summary>Short id shown to people (like git's abbreviated hashes).</summary>
+    [JsonIgnore]
+    public string ShortId => Id[..8];
+
+    /// <summary>The time as a folder-name-friendly label, e.g. 2026-11-28T01-00.</summary>
+    [JsonIgnore]
+    public string Label => Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH-mm", System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>A file of the data folder, relative path with '/' separators.</summary>
+/// <param name="Mode">Unix permission bits (DKIM private keys are 0600 and must stay so).</param>
+public sealed record FileEntry(string Path, long Size, int Mode, List<string> Chunks);
+
+/// <summary>A blob file as stored by the blob store (one zstd frame), by the SHA-256 of its uncompressed content.</summary>
+/// <param name="Size">Size of the stored (compressed) file.</param>
+public sealed record BlobEntry(string Hash, long Size, List<string> Chunks);
+
+public sealed record AccountEntry(long Id, string Address);
+
+public sealed record MailboxEntry(long Id, long AccountId, string Name, string? SpecialUse, long UidValidity, long UidNext);
+
+/// <param name="InternalDate">Unix milliseconds.</param>
+/// <param name="Flags">Space-separated, as stored.</param>
+/// <param name="MessageId">Message-ID header (IMAP copies de-duplicate on it).</param>
+public sealed record MessageEntry(long MailboxId, long Uid, string Blob, long Size, long InternalDate, string Flags, string? MessageId = null);
+
+public sealed class SnapshotStats
+{
+    // Fields so parallel workers can add with Interlocked.
+    internal long TotalBytesField;
+    internal long ReadBytesField;
+    internal long NewChunksField;
+    internal long NewBytesField;
+    internal long DeduplicatedBytesField;
+
+    public long Files { get; set; }
+
+    public long Blobs { get; set; }
+
+    public long Messages { get; set; }
+
+    /// <summary>Logical bytes in the snapshot (database copy + blob files + other files).</summary>
+    public long TotalBytes { get => TotalBytesField; set => TotalBytesField = value; }
+
+    /// <summary>Bytes read and chunked this run (blobs found in the previous snapshot are not read).</summary>
+    public long ReadBytes { get => ReadBytesField; set => ReadBytesField = value; }
+
+    public long NewChunks { get => NewChunksField; set => NewChunksField = value; }
+
+    /// <summary>Encrypted bytes added to the repository.</summary>
+    public long NewBytes { get => NewBytesField; set => NewBytesField = value; }
+
+    /// <summary>Logical bytes that were already in the repository.</summary>
+    public long DeduplicatedBytes { get => DeduplicatedBytesField; set => DeduplicatedBytesField = value; }
+
+    public double DurationSeconds { get; set; }
+
+    /// <summary>Blobs the database copy references that were gone from disk (deleted after the copy was taken).</summary>
+    public List<string> MissingBlobs { get; init; } = [];
+}

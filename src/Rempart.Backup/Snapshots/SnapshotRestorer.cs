@@ -1,0 +1,222 @@
+using System.Security.Cryptography;
+using Rempart.Backup.Repository;
+using Rempart.Store;
+using ZstdSharp;
+
+namespace Rempart.Backup.Snapshots;
+
+/// <summary>What a granular restore should take from a snapshot and where it should go.</summary>
+/// <param name="Account">Account address in the snapshot.</param>
+/// <param name="Folder">One folder, or null for every folder of the account.</param>
+/// <param name="Uid">One message (needs <paramref name="Folder"/>), or null.</param>
+/// <param name="TargetAccount">Account to restore into; null means the original one.</param>
+/// <param name="TargetFolder">Folder to restore into; null means "Restored/&lt;snapshot time&gt; &lt;folder&gt;".</param>
+public sealed record RestoreSelection(string Account, string? Folder = null, long? Uid = null, string? TargetAccount = null, string? TargetFolder = null);
+
+public sealed record RestoreResult(int Files, int Blobs, int Messages, long Bytes, IReadOnlyList<string> Folders);
+
+/// <summary>Full disaster recovery into an empty data folder, and granular restore through the store API.</summary>
+public sealed class SnapshotRestorer(BackupRepository repository)
+{
+    /// <summary>
+    /// Writes the database copy, every blob and the other files into <paramref name="targetDir"/>, which must be empty
+    /// or missing, so nothing there can be overwritten. The server then starts on it as before: the database is the
+    /// consistent copy, with its UIDVALIDITY, UIDs, flags, folders and accounts.
+    /// </summary>
+    public async Task<RestoreResult> RestoreAllAsync(SnapshotManifest snapshot, string targetDir, IProgress<BackupProgress>? progress, CancellationToken ct)
+    {
+        if (snapshot.Kind != "server")
+        {
+            throw new BackupException($"snapshot {snapshot.ShortId} is a copy of an IMAP account, not of a server; restore it into an account with: rempart backup restore {snapshot.ShortId} ACCOUNT");
+        }
+
+        var root = Path.GetFullPath(targetDir);
+        if (File.Exists(root))
+        {
+            throw new BackupException($"{root} is a file; restore needs an empty or new folder");
+        }
+
+        if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
+        {
+            throw new BackupException($"refusing to restore into {root}: the folder is not empty, and a full restore never overwrites data. Restore into a new folder, then stop the server and swap the folders.");
+        }
+
+        Directory.CreateDirectory(root);
+        long bytes = 0;
+        foreach (var file in snapshot.Files)
+        {
+            var path = SafePath(root, file.Path);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                foreach (var chunk in file.Chunks)
+                {
+                    await output.WriteAsync(repository.ReadChunk(chunk), ct);
+                }
+
+                output.Flush(flushToDisk: true);
+                bytes += output.Length;
+            }
+
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(path, (UnixFileMode)(file.Mode & 0x1FF));
+            }
+        }
+
+        var blobsRoot = Path.Combine(root, "blobs");
+        Directory.CreateDirectory(Path.Combine(blobsRoot, "tmp"));
+        long done = 0;
+        await Parallel.ForEachAsync(
+            snapshot.Blobs,
+            new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
+            async (blob, token) =>
+            {
+                var content = ReadBlobFile(blob);
+                var path = SnapshotCreator.BlobPath(blobsRoot, blob.Hash);
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+                {
+                    await output.WriteAsync(content, token);
+                    output.Flush(flushToDisk: true);
+                }
+
+                Interlocked.Add(ref bytes, content.Length);
+                var n = Interlocked.Increment(ref done);
+                if (n % 64 == 0)
+                {
+                    progress?.Report(new BackupProgress("messages", n, snapshot.Blobs.Count));
+                }
+            });
+
+        foreach (var folder in SnapshotCreator.ExtraFolders.Append("tls"))
+        {
+            Directory.CreateDirectory(Path.Combine(root, folder));
+        }
+
+        progress?.Report(new BackupProgress("done", 1, 1));
+        return new RestoreResult(snapshot.Files.Count, snapshot.Blobs.Count, snapshot.Messages.Count, bytes, []);
+    }
+
+    /// <summary>
+    /// Restores one account, folder or message into a live store through its API: new messages are appended (new
+    /// UIDs in the target folder), nothing existing is touched. By default the target is a new folder named after
+    /// the snapshot, e.g. "Restored/2026-11-28T01-00 INBOX".
+    /// </summary>
+    public async Task<RestoreResult> RestoreMessagesAsync(SnapshotManifest snapshot, IMailStore store, RestoreSelection selection, CancellationToken ct)
+    {
+        var account = snapshot.Accounts.FirstOrDefault(a => string.Equals(a.Address, selection.Account, StringComparison.OrdinalIgnoreCase))
+            ?? throw new BackupException($"snapshot {snapshot.ShortId} has no account {selection.Account}; browse it with: rempart backup ls {snapshot.ShortId}");
+        var mailboxes = snapshot.Mailboxes.Where(m => m.AccountId == account.Id).ToList();
+        if (selection.Folder is not null)
+        {
+            mailboxes = [.. mailboxes.Where(m => SameFolder(m.Name, selection.Folder))];
+            if (mailboxes.Count == 0)
+            {
+                throw new BackupException($"snapshot {snapshot.ShortId} has no folder {selection.Folder} in {account.Address}; browse it with: rempart backup ls {snapshot.ShortId} {account.Address}");
+            }
+        }
+        else if (selection.Uid is not null)
+        {
+            throw new BackupException("a message (--uid) is chosen within one folder: give ACCOUNT/FOLDER");
+        }
+
+        var targetAddress = selection.TargetAccount ?? account.Address;
+        var target = await store.Directory.GetAccountAsync(targetAddress, ct)
+            ?? throw new BackupException($"no account {targetAddress} on this server to restore into; create it first (rempart user add {targetAddress}) or pass --to ACCOUNT");
+        var blobs = snapshot.Blobs.ToDictionary(b => b.Hash, StringComparer.Ordinal);
+        var folders = new List<string>();
+        var count = 0;
+        long bytes = 0;
+        foreach (var mailbox in mailboxes)
+        {
+            var messages = snapshot.Messages.Where(m => m.MailboxId == mailbox.Id && (selection.Uid is null || m.Uid == selection.Uid)).ToList();
+            if (selection.Uid is not null && messages.Count == 0)
+            {
+                throw new BackupException($"snapshot {snapshot.ShortId} has no message UID {selection.Uid} in {account.Address}/{mailbox.Name}");
+            }
+
+            var name = selection.TargetFolder ?? $"Restored/{snapshot.Label} {mailbox.Name}";
+            if (selection.TargetFolder is not null && mailboxes.Count > 1)
+            {
+                name = $"{selection.TargetFolder}/{mailbox.Name}";
+            }
+
+            var box = await store.Messages.GetMailboxAsync(target.Id, name, ct) ?? await store.Messages.CreateMailboxAsync(target.Id, name, null, ct);
+            folders.Add(box.Name);
+            foreach (var message in messages)
+            {
+                if (!blobs.TryGetValue(message.Blob, out var blob))
+                {
+                    throw new BackupException($"snapshot {snapshot.ShortId} lacks the body of {account.Address}/{mailbox.Name} UID {message.Uid} (it was deleted while the snapshot was taken)");
+                }
+
+                var content = Decompress(ReadBlobFile(blob), blob.Hash);
+                var stored = await store.Blobs.PutAsync(content, ct);
+                var flags = message.Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                await store.Messages.AppendAsync(box.Id, stored, flags, DateTimeOffset.FromUnixTimeMilliseconds(message.InternalDate), ct);
+                count++;
+                bytes += content.Length;
+            }
+        }
+
+        return new RestoreResult(0, 0, count, bytes, folders);
+    }
+
+    /// <summary>The stored blob file (one zstd frame), reassembled from its chunks.</summary>
+    public byte[] ReadBlobFile(BlobEntry blob)
+    {
+        if (blob.Chunks.Count == 1)
+        {
+            return repository.ReadChunk(blob.Chunks[0]);
+        }
+
+        using var buffer = new MemoryStream((int)Math.Min(blob.Size, int.MaxValue));
+        foreach (var chunk in blob.Chunks)
+        {
+            buffer.Write(repository.ReadChunk(chunk));
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>The message bytes of a blob, checked against its SHA-256 name.</summary>
+    public static byte[] Decompress(byte[] blobFile, string hash)
+    {
+        byte[] content;
+        try
+        {
+            using var input = new MemoryStream(blobFile);
+            using var zstd = new DecompressionStream(input);
+            using var output = new MemoryStream();
+            zstd.CopyTo(output);
+            content = output.ToArray();
+        }
+        catch (ZstdException ex)
+        {
+            throw new DamagedDataException($"message body {hash[..16]} is not valid zstd", ex);
+        }
+
+        if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(content)), hash, StringComparison.Ordinal))
+        {
+            throw new DamagedDataException($"message body {hash[..16]} does not match its hash");
+        }
+
+        return content;
+    }
+
+    public static bool SameFolder(string name, string wanted) =>
+        string.Equals(name, wanted, string.Equals(name, "INBOX", StringComparison.OrdinalIgnoreCase) ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
+
+    /// <summary>A manifest path under <paramref name="root"/>; refuses anything that would land outside it.</summary>
+    internal static string SafePath(string root, string relative)
+    {
+        var full = Path.GetFullPath(Path.Combine(root, relative.Replace('/', Path.DirectorySeparatorChar)));
+        if (relative.Length == 0 || Path.IsPathRooted(relative) || !full.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            throw new DamagedDataException($"snapshot names a file outside the data folder: '{relative}'");
+        }
+
+        return full;
+    }
+}
