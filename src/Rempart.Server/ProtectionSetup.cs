@@ -1,8 +1,8 @@
-using DnsClient;
 using Microsoft.Extensions.Logging;
 using Rempart.Antispam;
 using Rempart.Antivirus;
 using Rempart.Common.Configuration;
+using Rempart.Common.Dns;
 using Rempart.Protection.Pipeline;
 using Rempart.Protection.Quarantine;
 using Rempart.Protection.Reputation;
@@ -11,7 +11,6 @@ using Rempart.Protection.Trace;
 using Rempart.SenderAuth;
 using Rempart.SenderAuth.Dkim;
 using Rempart.Smtp.Filters;
-using Rempart.Smtp.Outbound;
 using Rempart.Store;
 
 namespace Rempart.Server;
@@ -71,7 +70,7 @@ public sealed class ProtectionSetup : IAsyncDisposable
             Rules = new RuleSetCache(store.Protection, loggers),
             Quarantine = quarantine,
             Reputation = new ReputationTracker(p.Connection),
-            Dnsbl = p.Connection.Dnsbl.Count == 0 ? null : new DnsblChecker(Lookup(options.Dns), p.Connection.Dnsbl),
+            Dnsbl = p.Connection.Dnsbl.Count == 0 ? null : new DnsblChecker(DnsClientFactory.Create(options.Dns), p.Connection.Dnsbl),
             Trace = trace,
         };
         IOutboundSigner signer = p.Enabled && p.Outbound.DkimSign
@@ -79,17 +78,6 @@ public sealed class ProtectionSetup : IAsyncDisposable
             : NoOutboundSigner.Instance;
         var sweeper = new QuarantineSweeper(quarantine, p.Quarantine, loggers.CreateLogger<QuarantineSweeper>());
         return new ProtectionSetup(services, new ProtectionFilter(services), signer, trace, spam, sweeper);
-    }
-
-    private static LookupClient Lookup(DnsOptions dns)
-    {
-        var servers = dns.Servers.Select(DnsMxResolver.ParseServer).ToArray();
-        var o = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
-        o.Timeout = dns.Timeout;
-        o.Retries = 1;
-        o.UseCache = true;
-        o.ThrowDnsErrors = false;
-        return new LookupClient(o);
     }
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,6 @@
 using System.Text;
 using Rempart.Backup.Snapshots;
+using Rempart.Store.Blobs;
 
 namespace Rempart.Backup.Repository;
 

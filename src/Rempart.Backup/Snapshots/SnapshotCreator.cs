@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Rempart.Backup.Repository;
+using Rempart.Store.Blobs;
 
 namespace Rempart.Backup.Snapshots;
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using DnsClient;
 using DnsClient.Protocol;
 using Rempart.Common.Configuration;
+using Rempart.Common.Dns;
 
 namespace Rempart.SenderAuth.Dns;
 
@@ -28,32 +29,8 @@ internal sealed record DnsAnswer<T>(DnsOutcome Outcome, IReadOnlyList<T> Records
 /// <summary>The few record types sender authentication reads, with the three outcomes SPF and DMARC tell apart.</summary>
 internal sealed class DnsLookup(ILookupClient client)
 {
-    /// <summary>Builds a LookupClient the way the outbound MX resolver does (DnsOptions servers, timeout, one retry).</summary>
-    public static LookupClient CreateClient(DnsOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        var servers = options.Servers.Select(ParseServer).ToArray();
-        var lookupOptions = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
-        lookupOptions.Timeout = options.Timeout;
-        lookupOptions.Retries = 1;
-        lookupOptions.UseCache = true;
-        lookupOptions.ThrowDnsErrors = false;
-        lookupOptions.ContinueOnDnsError = false;
-        lookupOptions.ContinueOnEmptyResponse = false;
-        return new LookupClient(lookupOptions);
-    }
-
-    /// <summary>Parses "ip", "ip:port" or "[ipv6]:port" (port 53 when none is given).</summary>
-    public static IPEndPoint ParseServer(string value)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-        if (IPEndPoint.TryParse(value, out var endpoint))
-        {
-            return endpoint.Port == 0 ? new IPEndPoint(endpoint.Address, 53) : endpoint;
-        }
-
-        throw new ArgumentException($"DNS server \"{value}\" is not \"ip\" or \"ip:port\".", nameof(value));
-    }
+    /// <summary>The server's DNS client (<see cref="DnsClientFactory"/>): the same resolvers as MX lookups.</summary>
+    public static LookupClient CreateClient(DnsOptions options) => DnsClientFactory.Create(options);
 
     /// <summary>TXT records, each one's character-strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2).</summary>
     public Task<DnsAnswer<string>> TxtAsync(string name, CancellationToken ct) =>

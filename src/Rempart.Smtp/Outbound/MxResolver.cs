@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using DnsClient;
 using DnsClient.Protocol;
+using Rempart.Common.Dns;
 using Rempart.Common.Configuration;
 
 namespace Rempart.Smtp.Outbound;
@@ -75,29 +76,11 @@ public sealed class DnsMxResolver : IMxResolver
     public DnsMxResolver(DnsOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var servers = options.Servers.Select(ParseServer).ToArray();
-        var lookupOptions = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
-        lookupOptions.Timeout = options.Timeout;
-        lookupOptions.Retries = 1;
-        lookupOptions.UseCache = true;
-        lookupOptions.ThrowDnsErrors = false;
-        lookupOptions.ContinueOnDnsError = false;
-        lookupOptions.ContinueOnEmptyResponse = false;
-        _client = new LookupClient(lookupOptions);
+        _client = DnsClientFactory.Create(options);
     }
 
-    /// <summary>Parses "ip", "ip:port" or "[ipv6]:port".</summary>
-    public static IPEndPoint ParseServer(string value)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-        // IPEndPoint reads "ip", "ip:port" and "[ipv6]:port"; port 0 means none was given.
-        if (IPEndPoint.TryParse(value, out var endpoint))
-        {
-            return endpoint.Port == 0 ? new IPEndPoint(endpoint.Address, 53) : endpoint;
-        }
-
-        throw new ArgumentException($"DNS server \"{value}\" is not \"ip\" or \"ip:port\".", nameof(value));
-    }
+    /// <summary>Parses "ip", "ip:port" or "[ipv6]:port" (see <see cref="DnsClientFactory.ParseServer"/>).</summary>
+    public static IPEndPoint ParseServer(string value) => DnsClientFactory.ParseServer(value);
 
     public async Task<MxResult> ResolveAsync(string domain, CancellationToken ct = default)
     {

@@ -4,12 +4,26 @@ namespace Rempart.Store.Blobs;
 
 /// <summary>
 /// Directory fsync, which .NET does not expose: after a rename, the new directory entry is only durable once the
-/// directory itself is flushed (POSIX leaves it to the file system; ext4 and xfs need it).
+/// directory itself is flushed (POSIX leaves it to the file system; ext4 and xfs need it). Shared with the backup
+/// repository, which has the same durability needs.
 /// </summary>
-internal static class NativeFileSystem
+public static class NativeFileSystem
 {
     private const int ORdOnly = 0;
     private const int ODirectory = 0x10000; // Linux value of O_DIRECTORY on x86-64 and arm64.
+
+    /// <summary>Creates a folder only the owner can enter (for example one holding a plaintext database copy).</summary>
+    public static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+        }
+        else
+        {
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
 
     /// <summary>Flushes a directory's entries to stable storage. No-op on Windows, where NTFS journals renames.</summary>
     public static void FsyncDirectory(string path)
