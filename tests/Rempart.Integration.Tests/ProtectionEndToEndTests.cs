@@ -51,6 +51,14 @@ public sealed partial class ProtectionEndToEndTests
         await b.StartAsync();
         var (bob, bobPw) = await MailProbe.NewUserAsync(b, "bob", "b.test");
 
+        // A's ports were picked before B bound its own: pick them again now, so the two cannot collide.
+        var fresh = ServerProcess.FreePorts(8);
+        var next = 0;
+        foreach (var listener in new[] { "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http" })
+        {
+            a.Config["listeners"]![listener]!["port"] = fresh[next++];
+        }
+
         a.Config["dns"] = Dns();
         a.Config["queue"] = new JsonObject { ["mxPort"] = b.Port("smtp"), ["connectTimeout"] = "00:00:05" };
         a.WriteConfig();
