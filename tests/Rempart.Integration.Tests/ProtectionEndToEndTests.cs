@@ -50,6 +50,7 @@ public sealed partial class ProtectionEndToEndTests
         });
         await b.StartAsync();
         var (bob, bobPw) = await MailProbe.NewUserAsync(b, "bob", "b.test");
+        Assert.Matches(@"Antivirus\s+up: ClamAV", (await b.CliAsync(null, "status")).EnsureSuccess().Stdout);
 
         // A's ports were picked before B bound its own: pick them again now, so the two cannot collide.
         var fresh = ServerProcess.FreePorts(8);

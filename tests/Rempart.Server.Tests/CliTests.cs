@@ -360,6 +360,20 @@ public sealed class CliTests : IDisposable
         Assert.Matches(@"Messages\s+0", r.Out);
         Assert.Matches(@"Queue\s+0 entries", r.Out);
         Assert.Matches(@"Server\s+not running", r.Out);
+        Assert.Matches(@"Protection\s+on", r.Out);
+        Assert.Matches(@"Antivirus\s+off \(no clamd configured", r.Out);
+        Assert.Matches(@"Mail-flow rules\s+0 enabled of 0", r.Out);
+        Assert.Matches(@"Quarantine\s+0 messages held", r.Out);
+    }
+
+    [Fact]
+    public async Task Status_says_when_the_configured_virus_scanner_is_down()
+    {
+        var socket = Path.Combine(cli.Root, "no-clamd.sock");
+        cli.WriteConfig($$"""{ "listeners": { "http": { "port": {{CliHarness.FreePort()}} } }, "protection": { "antivirus": { "clamd": "unix:{{socket}}", "timeout": "00:00:02" } } }""");
+        var r = await cli.RunAsync("status");
+        Expect(0, r);
+        Assert.Matches(@"Antivirus\s+DOWN: .+mail is deferred with 451", r.Out.ReplaceLineEndings(" "));
     }
 
     [Fact]

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using Rempart.Antivirus;
 using Rempart.Common.Configuration;
 using Rempart.Store;
 
@@ -34,6 +36,8 @@ internal static class StatusCommand
                 await AddStoreFacts(pairs, store, io.Host.Time.GetUtcNow(), ct);
             }
 
+            pairs.Add(("Protection", options.Protection.Enabled ? "on" : "off (protection.enabled is false: mail is not filtered)"));
+            pairs.Add(("Antivirus", await AntivirusAsync(options.Protection, ct)));
             pairs.Add(("Server", await ProbeAsync(options.Listeners.Http, ct)));
             io.KeyValues(pairs);
             return ExitCodes.Ok;
@@ -66,6 +70,23 @@ internal static class StatusCommand
         pairs.Add(("Groups", Formats.Plural(groups, "group", "groups")));
         pairs.Add(("Messages", $"{Formats.Count(messages)} ({Formats.Bytes(bytes)})"));
         pairs.Add(("Queue", $"{Formats.Plural(queue.Count, "entry", "entries")} ({Formats.Count(queue.Count(q => q.NextAttempt <= now))} due now)"));
+        var rules = await store.Protection.ListRulesAsync(ct);
+        pairs.Add(("Mail-flow rules", $"{Formats.Count(rules.Count(r => r.Enabled))} enabled of {Formats.Count(rules.Count)}"));
+        var held = await store.Protection.ListQuarantineAsync(new QuarantineQuery(Limit: 100_000), ct);
+        pairs.Add(("Quarantine", Formats.Plural(held.Count, "message held", "messages held")));
+    }
+
+    /// <summary>The scanner's state as the server would see it: off (none configured), up with its signatures, or down.</summary>
+    private static async Task<string> AntivirusAsync(ProtectionOptions protection, CancellationToken ct)
+    {
+        var health = await new MalwareScanner(protection.Antivirus, NullLogger.Instance).CheckHealthAsync(ct);
+        return health.State switch
+        {
+            AntivirusState.Off => "off (no clamd configured: the attachment policy still applies)",
+            AntivirusState.Up => "up: " + (health.Version ?? "clamd") + (health.SignatureDate is { } date ? ", signatures of " + Formats.Time(date) : string.Empty),
+            _ => $"DOWN: {health.Error} (failMode {protection.Antivirus.FailMode}: " +
+                (protection.Antivirus.FailMode == "open" ? "mail passes unscanned)" : "mail is deferred with 451)"),
+        };
     }
 
     /// <summary>Asks the configured HTTP listener's /healthz; any HTTP answer means a server is running.</summary>
