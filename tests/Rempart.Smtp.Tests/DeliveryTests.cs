@@ -40,16 +40,7 @@ public class DeliveryTests
     public async Task Remote_alias_targets_go_to_the_queue_with_dsn_parameters()
     {
         await using var host = await InboundTestHost.StartAsync(configure: o => o.Protection.Outbound.AllowExternalForwarding = true);
-        await using (var c = await RawSmtpClient.ConnectAsync(host.Port))
-        {
-            await c.ReplyAsync();
-            await c.SendAsync("EHLO client.test\r\n");
-            await c.ReadReplyAsync();
-            await c.CommandAsync("MAIL FROM:<a@remote.test> RET=HDRS ENVID=env1");
-            Assert.StartsWith("250", await c.CommandAsync("RCPT TO:<fwd@example.test> NOTIFY=FAILURE,DELAY"));
-            await c.CommandAsync("DATA");
-            Assert.StartsWith("250 2.0.0", await c.CommandAsync(Message + "."));
-        }
+        await SendToForwardingAliasAsync(host, " RET=HDRS ENVID=env1", " NOTIFY=FAILURE,DELAY");
 
         Assert.Single(await host.MessagesAsync("bob@example.test"));
         var queued = Assert.Single(host.Queue.Enqueued);
@@ -69,20 +60,24 @@ public class DeliveryTests
     public async Task By_default_inbound_mail_is_not_forwarded_outside_but_local_members_get_it()
     {
         await using var host = await InboundTestHost.StartAsync();
-        await using (var c = await RawSmtpClient.ConnectAsync(host.Port))
-        {
-            await c.ReplyAsync();
-            await c.SendAsync("EHLO client.test\r\n");
-            await c.ReadReplyAsync();
-            await c.CommandAsync("MAIL FROM:<a@remote.test>");
-            Assert.StartsWith("250", await c.CommandAsync("RCPT TO:<fwd@example.test>"));
-            await c.CommandAsync("DATA");
-            Assert.StartsWith("250 2.0.0", await c.CommandAsync(Message + "."));
-        }
+        await SendToForwardingAliasAsync(host, "", "");
 
         Assert.Single(await host.MessagesAsync("bob@example.test"));
         Assert.Empty(host.Queue.Enqueued);
         Assert.Contains(host.Logs.Snapshot(), l => l.Contains("external forwarding is off", StringComparison.Ordinal));
+    }
+
+    /// <summary>One message from a@remote.test to fwd@example.test (bob plus someone@remote.test) over the MX role.</summary>
+    private static async Task SendToForwardingAliasAsync(InboundTestHost host, string mailParameters, string rcptParameters)
+    {
+        await using var c = await RawSmtpClient.ConnectAsync(host.Port);
+        await c.ReplyAsync();
+        await c.SendAsync("EHLO client.test\r\n");
+        await c.ReadReplyAsync();
+        await c.CommandAsync("MAIL FROM:<a@remote.test>" + mailParameters);
+        Assert.StartsWith("250", await c.CommandAsync("RCPT TO:<fwd@example.test>" + rcptParameters));
+        await c.CommandAsync("DATA");
+        Assert.StartsWith("250 2.0.0", await c.CommandAsync(Message + "."));
     }
 
     [Fact]
