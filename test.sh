@@ -10,12 +10,14 @@ cd "$(dirname "$0")"
 # swaks (+ its TLS modules), curl, python3 (smtplib/imaplib/poplib), mbsync (isync), openssl, and postfix as a
 # peer MTA, and dnsmasq-base (the binary only, no service) as a real DNS server on loopback for MX, SPF, DKIM, DMARC
 # and DNSBL lookups; clamav-daemon for a real clamd (started by the tests with our own signatures, never freshclam);
-# publicsuffix for DMARC's organizational domains; dovecot-imapd as the IMAP server `rempart backup imap` copies from.
+# publicsuffix for DMARC's organizational domains; dovecot-imapd as the IMAP server `rempart backup imap` copies from
+# and, with dovecot-pop3d, a peer `rempart probe` is tested against; chromium (headless, with a font) for the report
+# page test.
 # The integration tests start private Postfix instances on loopback ports themselves
 # (tests/Rempart.Integration.Tests/PeersPostfix.cs); the packaged system instance must never run.
 need=()
 for p in swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl isync python3 ca-certificates postfix dnsmasq-base \
-         clamav-daemon publicsuffix dovecot-imapd; do
+         clamav-daemon publicsuffix dovecot-imapd dovecot-pop3d chromium fonts-dejavu-core; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -53,7 +55,7 @@ dotnet build Rempart.slnx -c Release -v q --nologo
 
 projects=(tests/Rempart.Store.Tests tests/Rempart.Server.Tests tests/Rempart.Smtp.Tests tests/Rempart.Imap.Tests tests/Rempart.Pop3.Tests
           tests/Rempart.SenderAuth.Tests tests/Rempart.Antispam.Tests tests/Rempart.Antivirus.Tests tests/Rempart.Protection.Tests
-          tests/Rempart.Backup.Tests)
+          tests/Rempart.Backup.Tests tests/Rempart.Monitoring.Tests)
 if [ "${1:-}" != "--unit" ]; then projects+=(tests/Rempart.Integration.Tests); fi
 
 results=$(mktemp -d)

@@ -26,6 +26,9 @@ internal static class RootCommandBuilder
         root.Subcommands.Add(QuarantineCommands.Build(io, globals));
         root.Subcommands.Add(TraceCommands.Build(io, globals));
         root.Subcommands.Add(BackupCommands.Build(io, globals));
+        root.Subcommands.Add(HealthCommands.Build(io, globals));
+        root.Subcommands.Add(AlertCommands.Build(io, globals));
+        root.Subcommands.Add(ProbeCommands.Build(io, globals));
         return root;
     }
 }

@@ -187,6 +187,7 @@ public static class ConfigLoader
 
         errors.AddRange(o.Protection.Validate("protection"));
         errors.AddRange(o.Backup.Validate("backup"));
+        errors.AddRange(o.Monitoring.Validate("monitoring"));
 
         Check(o.Logging.Format is "console" or "json", "logging.format", "must be \"console\" or \"json\".");
         Check(Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(o.Logging.Level, ignoreCase: true, out _), "logging.level", "must be Trace, Debug, Information, Warning, Error or Critical.");

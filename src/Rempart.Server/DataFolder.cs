@@ -22,6 +22,12 @@ public sealed class DataFolder
     /// <summary>Anti-spam classifier models (global and per user).</summary>
     public string SpamPath => Path.Combine(Root, "spam");
 
+    /// <summary>Health, alerting and report state (alert state file, probe account secret).</summary>
+    public string MonitoringPath => Path.Combine(Root, "monitoring");
+
+    /// <summary>Bearer token the CLI on this machine presents to the admin HTTP API (0600, made at start).</summary>
+    public string AdminTokenPath => Path.Combine(Root, "admin-api.token");
+
     /// <summary>The configuration file a server started without --config reads, if present.</summary>
     public string ConfigPath => Path.Combine(Root, "rempart.json");
 

@@ -37,6 +37,8 @@ public static partial class ServerRunner
         var log = loggerFactory.CreateLogger("Rempart.Server");
         LogStarting(log, data.Root, options.HostName);
         var state = new ServerState();
+        var workers = new WorkerRegistry();
+        var admin = AdminApi.Create(data);
 
         await using var store = await SqliteMailStore.OpenAsync(data.DatabasePath, data.BlobsPath, options.Store, loggerFactory.CreateLogger("Rempart.Store"), stop);
         await EnsureFirstAdminAsync(store, options, log, stop);
@@ -58,6 +60,10 @@ public static partial class ServerRunner
         {
             await backups.StartAsync(stop);
         }
+
+        // Health model, alerting and the report page: docs/monitoring.md.
+        await using var monitoring = new MonitoringRuntime(new MonitoringContext(
+            options, data, store, queue, certificates, auth, protection, workers, state, admin, loggerFactory));
 
         var filter = protection.Filter;
         var listeners = new List<TcpListenerService>();
@@ -87,7 +93,7 @@ public static partial class ServerRunner
 
             if (ls.Http.Enabled)
             {
-                http = BuildHttp(options, loggerFactory, state);
+                http = BuildHttp(options, loggerFactory, state, monitoring);
                 await http.StartAsync(stop);
                 foreach (var a in ls.Http.Addresses)
                 {
@@ -95,6 +101,7 @@ public static partial class ServerRunner
                 }
             }
 
+            await monitoring.StartAsync(stop);
             state.SetReady();
             try
             {
@@ -110,7 +117,9 @@ public static partial class ServerRunner
         }
         finally
         {
-            // Listeners first (no new work), then the queue runner, then HTTP; the store closes last (await using).
+            // Monitoring first (so stopping listeners raise no alerts), then listeners (no new work), then the queue
+            // runner, then HTTP; the store closes last (await using).
+            await monitoring.DisposeAsync();
             await Task.WhenAll(listeners.Select(l => l.StopAsync(ShutdownDeadline)));
             await queueStop.CancelAsync();
             try
@@ -162,7 +171,7 @@ public static partial class ServerRunner
         }
     }
 
-    private static WebApplication BuildHttp(RempartOptions options, ILoggerFactory loggerFactory, ServerState state)
+    private static WebApplication BuildHttp(RempartOptions options, ILoggerFactory loggerFactory, ServerState state, MonitoringRuntime monitoring)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -184,6 +193,7 @@ public static partial class ServerRunner
         });
         var app = builder.Build();
         HttpEndpoints.Map(app, options, state);
+        monitoring.Map(app);
         return app;
     }
 

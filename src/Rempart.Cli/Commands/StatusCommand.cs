@@ -124,7 +124,7 @@ internal static class StatusCommand
     }
 
     /// <summary>A wildcard bind address is reached through loopback of the same family.</summary>
-    private static string ConnectHost(string bind)
+    internal static string ConnectHost(string bind)
     {
         if (!IPAddress.TryParse(bind, out var ip))
         {

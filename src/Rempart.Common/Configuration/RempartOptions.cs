@@ -28,6 +28,9 @@ public sealed class RempartOptions
 
     /// <summary>Backup repository, schedule and retention.</summary>
     public BackupOptions Backup { get; set; } = new();
+
+    /// <summary>Health model, alerting and the report page.</summary>
+    public MonitoringOptions Monitoring { get; set; } = new();
 }
 
 /// <summary>All network listeners. Defaults need no root and bind to loopback only.</summary>
