@@ -57,7 +57,7 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
             progress?.Report(new BackupProgress("messages", 0, total));
             await Parallel.ForEachAsync(
                 catalog.BlobHashes,
-                new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
+                new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = BackupRepository.IoParallelism },
                 async (hash, token) =>
                 {
                     var entry = await StoreBlobAsync(blobsRoot, hash, known, stats, token);
@@ -123,6 +123,12 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
             progress?.Report(new BackupProgress("done", 1, 1));
             return manifest;
         }
+        catch
+        {
+            // A failed run (full disk, cancellation) keeps the chunks it wrote, so the next run continues from them.
+            SalvageWrittenChunks();
+            throw;
+        }
         finally
         {
             try
@@ -132,6 +138,18 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
             catch (IOException)
             {
             }
+        }
+    }
+
+    private void SalvageWrittenChunks()
+    {
+        try
+        {
+            repository.CommitPending();
+        }
+        catch (IOException)
+        {
+            // The disk refuses even this; the chunks stay in tmp/ and are swept, the next run writes them again.
         }
     }
 

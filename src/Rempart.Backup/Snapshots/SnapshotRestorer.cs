@@ -69,7 +69,7 @@ public sealed class SnapshotRestorer(BackupRepository repository)
         long done = 0;
         await Parallel.ForEachAsync(
             snapshot.Blobs,
-            new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
+            new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = BackupRepository.IoParallelism },
             async (blob, token) =>
             {
                 var content = ReadBlobFile(blob);

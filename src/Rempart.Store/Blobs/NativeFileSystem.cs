@@ -53,6 +53,43 @@ public static class NativeFileSystem
         }
     }
 
+    /// <summary>
+    /// Flushes every dirty page and metadata of the file system holding <paramref name="path"/> in one call (Linux
+    /// syncfs(2)): one flush for thousands of files written just before, where one fsync each would wait for the
+    /// journal thousands of times. Returns false where syncfs does not exist; the caller then fsyncs file by file.
+    /// </summary>
+    public static bool TrySyncFileSystem(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        var fd = Open(path, ORdOnly | ODirectory);
+        if (fd < 0)
+        {
+            throw new IOException($"cannot open directory {path} to sync its file system (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (SyncFs(fd) != 0)
+            {
+                throw new IOException($"syncfs of {path} failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+
+        return true;
+    }
+
+    [DllImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int SyncFs(int fd);
+
     [DllImport("libc", EntryPoint = "open", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
