@@ -60,6 +60,16 @@ public sealed partial class BackupScheduler(BackupOptions options, string dataDi
         return snapshot;
     }
 
+    /// <summary>Liveness for the health model (set by the server): beats after each backup, fails when one fails.</summary>
+    public WorkerHeartbeat? Liveness { get; set; }
+
+    /// <summary>The time between two scheduled runs from now (the heartbeat's expected interval), or null without a schedule.</summary>
+    public TimeSpan? ScheduleInterval()
+    {
+        var first = NextRun(options.Schedule, time.GetUtcNow());
+        return first is { } a && NextRun(options.Schedule, a) is { } b ? b - a : null;
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         DateTimeOffset? next;
@@ -91,6 +101,7 @@ public sealed partial class BackupScheduler(BackupOptions options, string dataDi
             try
             {
                 await RunOnceAsync(stoppingToken);
+                Liveness?.Beat();
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -99,6 +110,7 @@ public sealed partial class BackupScheduler(BackupOptions options, string dataDi
             catch (Exception ex) when (ex is BackupException or IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
             {
                 LogFailed(logger, ex.Message, ex);
+                Liveness?.Failed(ex);
             }
 
             next = NextRun(options.Schedule, time.GetUtcNow());

@@ -29,6 +29,7 @@ internal static class RootCommandBuilder
         root.Subcommands.Add(HealthCommands.Build(io, globals));
         root.Subcommands.Add(AlertCommands.Build(io, globals));
         root.Subcommands.Add(ProbeCommands.Build(io, globals));
+        root.Subcommands.Add(StoreCommands.Build(io, globals));
         return root;
     }
 }

@@ -23,7 +23,8 @@ internal sealed record MonitoringContext(
     WorkerRegistry Workers,
     ServerState State,
     AdminApi Admin,
-    ILoggerFactory LoggerFactory)
+    ILoggerFactory LoggerFactory,
+    Rempart.Backup.BackupScheduler? Backups = null)
 {
     /// <summary>The monitoring section, with the server name defaulted to the host name.</summary>
     public string ServerName => Options.Monitoring.ServerName ?? Options.HostName;

@@ -47,7 +47,8 @@ public sealed class ProtectionSetup : IAsyncDisposable
     /// <summary>Learns from users' Junk moves over IMAP (null when anti-spam is off).</summary>
     public SpamEngine? Spam { get; }
 
-    private QuarantineSweeper SweeperService { get; }
+    /// <summary>The quarantine expiry sweeper (its heartbeat is registered by the health model).</summary>
+    internal QuarantineSweeper SweeperService { get; }
 
     public IMailFeedback Feedback => (IMailFeedback?)Spam ?? NoMailFeedback.Instance;
 

@@ -63,7 +63,8 @@ public static partial class ServerRunner
 
         // Health model, alerting and the report page: docs/monitoring.md.
         await using var monitoring = new MonitoringRuntime(new MonitoringContext(
-            options, data, store, queue, certificates, auth, protection, workers, state, admin, loggerFactory));
+            options, data, store, queue, certificates, auth, protection, workers, state, admin, loggerFactory,
+            options.Backup.Schedule is not null ? backups : null));
 
         var filter = protection.Filter;
         var listeners = new List<TcpListenerService>();
@@ -91,11 +92,11 @@ public static partial class ServerRunner
             Add("pop3", ls.Pop3, new Pop3ConnectionHandler(store, auth, options, loggerFactory, implicitTls: false), false, "-ERR [SYS/TEMP] Too many connections, try again later");
             Add("pop3s", ls.Pop3s, new Pop3ConnectionHandler(store, auth, options, loggerFactory, implicitTls: true), true, null);
 
-            if (ls.Http.Enabled)
+            if (ls.Http.Enabled || ls.Https.Enabled)
             {
-                http = BuildHttp(options, loggerFactory, state, monitoring);
+                http = BuildHttp(options, loggerFactory, state, monitoring, certificates, log);
                 await http.StartAsync(stop);
-                foreach (var a in ls.Http.Addresses)
+                foreach (var a in ls.Http.Enabled ? ls.Http.Addresses : [])
                 {
                     LogHttp(log, a, ls.Http.Port);
                 }
@@ -171,7 +172,7 @@ public static partial class ServerRunner
         }
     }
 
-    private static WebApplication BuildHttp(RempartOptions options, ILoggerFactory loggerFactory, ServerState state, MonitoringRuntime monitoring)
+    private static WebApplication BuildHttp(RempartOptions options, ILoggerFactory loggerFactory, ServerState state, MonitoringRuntime monitoring, CertificateManager certificates, ILogger log)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -179,10 +180,12 @@ public static partial class ServerRunner
         builder.WebHost.ConfigureKestrel(k =>
         {
             var l = options.Listeners.Http;
-            foreach (var a in l.Addresses)
+            foreach (var a in l.Enabled ? l.Addresses : [])
             {
                 k.Listen(System.Net.IPAddress.Parse(a), l.Port);
             }
+
+            ListenHttps(k, options.Listeners.Https, certificates, log);
 
             k.Limits.MaxConcurrentConnections = l.Limits.MaxConnections;
             k.Limits.KeepAliveTimeout = l.Limits.IdleTimeout;
@@ -195,6 +198,53 @@ public static partial class ServerRunner
         HttpEndpoints.Map(app, options, state);
         monitoring.Map(app);
         return app;
+    }
+
+    /// <summary>
+    /// The HTTPS endpoint (listeners.https): same routes as HTTP, TLS with the certificate in use now (the selector
+    /// asks <see cref="CertificateManager"/> on every handshake, so a renewed certificate is served without a
+    /// restart). An address whose port is already taken is skipped with an error in the log rather than stopping
+    /// the whole HTTP listener: /healthz and /readyz on plain HTTP keep working and the health model reports it.
+    /// </summary>
+    private static void ListenHttps(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions k, ListenerOptions l, CertificateManager certificates, ILogger log)
+    {
+        if (!l.Enabled)
+        {
+            return;
+        }
+
+        foreach (var a in l.Addresses)
+        {
+            var ip = System.Net.IPAddress.Parse(a);
+            if (!PortFree(ip, l.Port))
+            {
+                LogHttpsUnavailable(log, a, l.Port);
+                continue;
+            }
+
+            k.Listen(ip, l.Port, lo => lo.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+            {
+                ServerCertificateSelector = (_, _) => certificates.Certificate,
+                SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+                HandshakeTimeout = l.Limits.HandshakeTimeout,
+            }));
+            LogHttps(log, a, l.Port);
+        }
+    }
+
+    private static bool PortFree(System.Net.IPAddress ip, int port)
+    {
+        try
+        {
+            var probe = new System.Net.Sockets.TcpListener(ip, port);
+            probe.Start();
+            probe.Stop();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -240,6 +290,12 @@ public static partial class ServerRunner
 
     [LoggerMessage(EventId = (int)EventIds.ListenerStarted, Level = LogLevel.Information, Message = "Listener http on {Address}:{Port} (/healthz, /readyz, /metrics, autoconfig)")]
     private static partial void LogHttp(ILogger logger, string address, int port);
+
+    [LoggerMessage(EventId = (int)EventIds.HttpsListenerStarted, Level = LogLevel.Information, Message = "Listener https on {Address}:{Port} (report page, admin API, /healthz, /metrics)")]
+    private static partial void LogHttps(ILogger logger, string address, int port);
+
+    [LoggerMessage(EventId = (int)EventIds.HttpsListenerUnavailable, Level = LogLevel.Error, Message = "Listener https on {Address}:{Port} not started: the port is in use (change listeners.https.port or disable it)")]
+    private static partial void LogHttpsUnavailable(ILogger logger, string address, int port);
 
     [LoggerMessage(EventId = (int)EventIds.ServerStopping, Level = LogLevel.Information, Message = "Stopping: no new connections; sessions get 10 s to finish")]
     private static partial void LogStopping(ILogger logger);

@@ -103,4 +103,27 @@ public enum EventIds
     BackupCompleted = 9001,
     BackupFailed = 9002,
     BackupPruned = 9003,
+
+    // 9100 health model (Rempart.Monitoring.Health, Rempart.Monitoring.Checks)
+    HealthTransition = 9100,
+    HealthCheckFailed = 9101,
+    HealthProbeAccount = 9102,
+
+    // 9200 alerting (Rempart.Monitoring.Alerting)
+    AlertFired = 9200,
+    AlertResolved = 9201,
+    AlertNotified = 9202,
+    AlertChannelFailed = 9203,
+    AlertChannelGaveUp = 9204,
+    AlertAcknowledged = 9205,
+    AlertSilenced = 9206,
+    AlertStateFailed = 9207,
+
+    // 9300 report page and admin HTTP (Rempart.Server.Http, Rempart.Monitoring.Reporting)
+    ReportLoginSucceeded = 9300,
+    ReportLoginFailed = 9301,
+    ReportLoginRefusedPlainHttp = 9302,
+    ReportTopFailed = 9303,
+    HttpsListenerStarted = 9304,
+    HttpsListenerUnavailable = 9305,
 }

@@ -61,4 +61,18 @@ public static class RempartMetrics
 
     public static readonly Counter ProtectionDetections = Metrics.CreateCounter(
         "rempart_protection_detections_total", "Messages caught per kind (spam, malware, policy, dmarc, rule, dnsbl, blocklist, reputation, ratelimit).", "kind");
+
+    public static readonly Gauge HealthMonitorState = Metrics.CreateGauge(
+        "rempart_health_monitor_state", "State of each health monitor: 0 unknown, 1 healthy, 2 degraded, 3 unhealthy.", "set", "monitor");
+
+    public static readonly Histogram HealthCheckDuration = Metrics.CreateHistogram(
+        "rempart_health_check_duration_seconds", "Time one health check run took, per health set.",
+        new HistogramConfiguration
+        {
+            LabelNames = ["set"],
+            Buckets = Histogram.ExponentialBuckets(0.001, 4, 9),
+        });
+
+    public static readonly Gauge QueueOldestAge = Metrics.CreateGauge(
+        "rempart_queue_oldest_age_seconds", "Age of the oldest outbound queue entry (0 when the queue is empty), as the health model last measured it.");
 }

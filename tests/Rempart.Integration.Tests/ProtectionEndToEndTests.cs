@@ -53,9 +53,9 @@ public sealed partial class ProtectionEndToEndTests
         Assert.Matches(@"Antivirus\s+up: ClamAV", (await b.CliAsync(null, "status")).EnsureSuccess().Stdout);
 
         // A's ports were picked before B bound its own: pick them again now, so the two cannot collide.
-        var fresh = ServerProcess.FreePorts(8);
+        var fresh = ServerProcess.FreePorts(9);
         var next = 0;
-        foreach (var listener in new[] { "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http" })
+        foreach (var listener in new[] { "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http", "https" })
         {
             a.Config["listeners"]![listener]!["port"] = fresh[next++];
         }

@@ -49,9 +49,9 @@ public sealed class ServerProcess : IAsyncDisposable
         var dir = Path.Combine(Path.GetTempPath(), "rempart-it-" + Guid.NewGuid().ToString("n")[..10]);
         Directory.CreateDirectory(dir);
         var listeners = new JsonObject();
-        var ports = FreePorts(8);
+        var ports = FreePorts(9);
         var i = 0;
-        foreach (var name in new[] { "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http" })
+        foreach (var name in new[] { "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http", "https" })
         {
             listeners[name] = new JsonObject { ["port"] = ports[i++] };
         }

@@ -13,7 +13,7 @@ public sealed class ConfigTests
             Assert.Equal(["127.0.0.1"], l.Options.Addresses);
             Assert.InRange(l.Options.Port, 1024, 65535);
         });
-        Assert.Equal([2525, 5587, 5465, 1143, 1993, 1110, 1995, 8080], o.Listeners.All().Select(l => l.Options.Port));
+        Assert.Equal([2525, 5587, 5465, 1143, 1993, 1110, 1995, 8080, 8443], o.Listeners.All().Select(l => l.Options.Port));
     }
 
     [Fact]

@@ -53,6 +53,14 @@ public sealed class ListenersOptions
     [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public ListenerOptions Http { get; set; } = new() { Port = 8080 };
 
+    /// <summary>
+    /// HTTP over TLS (the server's certificate, reloaded live): the same routes as <see cref="Http"/>, and the way
+    /// to sign in to the report page from another machine (a password is not taken over plain HTTP from elsewhere
+    /// than loopback).
+    /// </summary>
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
+    public ListenerOptions Https { get; set; } = new() { Port = 8443 };
+
     /// <summary>Every listener with its stable name, in a fixed order.</summary>
     public IEnumerable<(string Name, ListenerOptions Options)> All()
     {
@@ -64,6 +72,7 @@ public sealed class ListenersOptions
         yield return ("pop3", Pop3);
         yield return ("pop3s", Pop3s);
         yield return ("http", Http);
+        yield return ("https", Https);
     }
 }
 

@@ -19,6 +19,7 @@ public enum ProbeTls
 /// <see cref="Path"/>).
 /// </summary>
 /// <param name="VerifyCertificate">When true an untrusted chain or wrong name fails the probe; when false they are only reported.</param>
+/// <param name="ExpectStatus">http only: the status the GET must answer; null accepts any 2xx or 3xx.</param>
 public sealed record ProbeTarget(
     string Protocol,
     string Host,
@@ -27,7 +28,20 @@ public sealed record ProbeTarget(
     string? User = null,
     string? Password = null,
     bool VerifyCertificate = false,
-    string Path = "/");
+    string Path = "/",
+    int? ExpectStatus = null)
+{
+    /// <summary>Keeps the password out of ToString, so a logged target never leaks it.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("Protocol = ").Append(Protocol).Append(", Host = ").Append(Host)
+            .Append(", Port = ").Append(Port.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .Append(", Tls = ").Append(Tls).Append(", User = ").Append(User)
+            .Append(", Password = ").Append(Password is null ? "null" : "***")
+            .Append(", VerifyCertificate = ").Append(VerifyCertificate).Append(", Path = ").Append(Path);
+        return true;
+    }
+}
 
 /// <summary>The certificate a TLS probe saw.</summary>
 public sealed record CertificateInfo(

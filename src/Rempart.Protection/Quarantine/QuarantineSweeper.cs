@@ -14,6 +14,9 @@ public sealed partial class QuarantineSweeper(QuarantineService quarantine, Quar
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
+    /// <summary>Liveness for the health model (set by the server): beats after each sweep, fails when one throws.</summary>
+    public WorkerHeartbeat? Liveness { get; set; }
+
     /// <summary>Sweeps completed since start (tests wait on it).</summary>
     public int Sweeps { get; private set; }
 
@@ -25,6 +28,7 @@ public sealed partial class QuarantineSweeper(QuarantineService quarantine, Quar
             {
                 await quarantine.SweepAsync(stoppingToken);
                 Sweeps++;
+                Liveness?.Beat();
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -34,6 +38,7 @@ public sealed partial class QuarantineSweeper(QuarantineService quarantine, Quar
             {
                 // The next sweep retries; held mail is only kept longer meanwhile.
                 LogSweepFailed(logger, ex);
+                Liveness?.Failed(ex);
             }
 
             try

@@ -150,7 +150,7 @@ public sealed partial class TraceRecorder : ITraceSink, IAsyncDisposable
     {
         var reader = _buffer.Reader;
         var batch = new List<TraceEvent>(_options.BatchSize);
-        while (await reader.WaitToReadAsync(CancellationToken.None))
+        while (await WaitForEventsAsync(reader))
         {
             await WaitForBatchAsync(reader);
             batch.Clear();
@@ -175,6 +175,37 @@ public sealed partial class TraceRecorder : ITraceSink, IAsyncDisposable
 
         ReportDrops();
         Interlocked.Exchange(ref _progress, NewSignal()).TrySetResult();
+    }
+
+    /// <summary>Liveness for the health model (set by the server): beats per batch written and every <see cref="IdleBeat"/> when idle.</summary>
+    public WorkerHeartbeat? Liveness { get; set; }
+
+    /// <summary>How often the idle recorder still beats, so an idle server is not taken for a stalled one.</summary>
+    public static readonly TimeSpan IdleBeat = TimeSpan.FromSeconds(10);
+
+    private volatile bool _lastBatchFailed;
+
+    /// <summary>Waits for events, beating every <see cref="IdleBeat"/> meanwhile unless the last batch failed.</summary>
+    private async ValueTask<bool> WaitForEventsAsync(ChannelReader<TraceEvent> reader)
+    {
+        var ready = reader.WaitToReadAsync(CancellationToken.None);
+        if (ready.IsCompleted || Liveness is not { } liveness)
+        {
+            return await ready;
+        }
+
+        var waiting = ready.AsTask();
+        while (!waiting.IsCompleted)
+        {
+            if (!_lastBatchFailed)
+            {
+                liveness.Beat(0);
+            }
+
+            await Task.WhenAny(waiting, Task.Delay(IdleBeat));
+        }
+
+        return await waiting;
     }
 
     /// <summary>Waits until a batch is full, the oldest buffered event has waited the flush interval, a flush is asked for, or disposal.</summary>
@@ -211,12 +242,16 @@ public sealed partial class TraceRecorder : ITraceSink, IAsyncDisposable
         {
             await _store.AppendTraceAsync(batch.ToArray(), CancellationToken.None);
             Interlocked.Add(ref _written, batch.Count);
+            _lastBatchFailed = false;
+            Liveness?.Beat(_buffer.Reader.Count);
         }
         catch (Exception ex)
         {
             // Any failure (store closed, disk full, a bad event) loses this batch of trace only; the loop must go on,
             // or every later Record would fill the buffer and drop.
             Interlocked.Increment(ref _writeFailures);
+            _lastBatchFailed = true;
+            Liveness?.Failed(ex);
             LogWriteFailed(_logger, batch.Count, ex);
         }
         finally

@@ -15,11 +15,8 @@ public static class HttpEndpoints
 
     public static void Map(IEndpointRouteBuilder app, RempartOptions options, ServerState state)
     {
-        // Liveness: the process serves HTTP. Readiness: store open and every listener bound.
-        app.MapGet("/healthz", () => Results.Text("ok\n", "text/plain"));
-        app.MapGet("/readyz", () => state.IsReady
-            ? Results.Text("ready\n", "text/plain")
-            : Results.Text("not ready: " + state.NotReadyReason + "\n", "text/plain", statusCode: StatusCodes.Status503ServiceUnavailable));
+        // /livez, /healthz and /readyz: HealthEndpoints (mapped by the monitoring runtime, driven by the health model).
+        _ = state;
 
         app.MapGet("/metrics", async (HttpContext ctx) =>
         {

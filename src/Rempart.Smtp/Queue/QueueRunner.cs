@@ -71,6 +71,12 @@ public sealed partial class QueueRunner : IOutboundQueue, IDisposable
     /// <summary>The last internal error of the runner itself (not a delivery failure), or null.</summary>
     public string? LastError => Volatile.Read(ref _lastError);
 
+    /// <summary>Liveness for the health model (set by the server): beats after every scan, fails when a scan throws.</summary>
+    public WorkerHeartbeat? Liveness { get; set; }
+
+    /// <summary>The longest the idle loop sleeps, i.e. how often a healthy runner beats.</summary>
+    public static TimeSpan ExpectedBeatInterval => MaxIdleWait;
+
     /// <summary>Makes the worker scan now (new mail, admin retry).</summary>
     public void Wake() => _wake.TrySetResult();
 
@@ -123,6 +129,7 @@ public sealed partial class QueueRunner : IOutboundQueue, IDisposable
                 }
 
                 Interlocked.Exchange(ref _heartbeatTicks, _time.GetUtcNow().UtcTicks);
+                Liveness?.Beat(Backlog);
                 wait = await NextWaitAsync(ct);
                 Volatile.Write(ref _lastError, null);
             }
@@ -134,6 +141,7 @@ public sealed partial class QueueRunner : IOutboundQueue, IDisposable
             {
                 // The store may be briefly unavailable (disk full, locked); keep the worker alive and try again.
                 Volatile.Write(ref _lastError, ex.Message);
+                Liveness?.Failed(ex);
                 LogRunnerError(_logger, ex);
                 wait = TimeSpan.FromSeconds(5);
             }
@@ -150,6 +158,8 @@ public sealed partial class QueueRunner : IOutboundQueue, IDisposable
                 break;
             }
         }
+
+        Liveness?.Stop();
 
         // Running deliveries observe the same token; give them a moment to record their outcome.
         for (var i = 0; i < 100 && !_inFlight.IsEmpty; i++)

@@ -282,11 +282,18 @@ public sealed partial class SqliteMailStore : IMailStore
         command.ExecuteNonQuery();
     }
 
+    /// <summary>Liveness of the writer for the health model (set by the server; null in tools and tests).</summary>
+    public WorkerHeartbeat? Liveness { get; set; }
+
+    /// <summary>How often the idle writer still beats, so an idle store is not taken for a stalled one.</summary>
+    public static readonly TimeSpan WriterIdleBeat = TimeSpan.FromSeconds(10);
+
     private async Task WriterLoopAsync()
     {
         var batch = new List<PendingWrite>(_maxBatch);
         var reader = _writes.Reader;
-        while (await reader.WaitToReadAsync())
+        var lastFailed = false;
+        while (await WaitForWritesAsync(reader, () => lastFailed))
         {
             batch.Clear();
             while (batch.Count < _maxBatch && reader.TryRead(out var pending))
@@ -302,6 +309,7 @@ public sealed partial class SqliteMailStore : IMailStore
 
             if (batch.Count > 0)
             {
+                var commits = Interlocked.Read(ref _commitCount);
                 try
                 {
                     RunBatch(batch);
@@ -312,8 +320,43 @@ public sealed partial class SqliteMailStore : IMailStore
                     LogWriteFailed(_logger, batch.Count, ex);
                     FailAll(batch, new StoreException($"the store write failed: {ex.Message}", ex));
                 }
+
+                lastFailed = Interlocked.Read(ref _commitCount) == commits;
+                if (lastFailed)
+                {
+                    Liveness?.Failed(new StoreException($"a batch of {batch.Count} writes could not be committed (the log has the cause)"));
+                }
+                else
+                {
+                    Liveness?.Beat(reader.Count);
+                }
             }
         }
+
+        Liveness?.Stop();
+    }
+
+    /// <summary>Waits for writes, beating every <see cref="WriterIdleBeat"/> meanwhile unless the last batch failed.</summary>
+    private async ValueTask<bool> WaitForWritesAsync(ChannelReader<PendingWrite> reader, Func<bool> lastFailed)
+    {
+        var ready = reader.WaitToReadAsync();
+        if (ready.IsCompleted || Liveness is not { } liveness)
+        {
+            return await ready;
+        }
+
+        var waiting = ready.AsTask();
+        while (!waiting.IsCompleted)
+        {
+            if (!lastFailed())
+            {
+                liveness.Beat(0);
+            }
+
+            await Task.WhenAny(waiting, Task.Delay(WriterIdleBeat));
+        }
+
+        return await waiting;
     }
 
     private void RunBatch(List<PendingWrite> batch)
