@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Rempart.SenderAuth.Tests;
+using Rempart.Monitoring.Tests.Alerting;
 
 namespace Rempart.Integration.Tests.Monitoring;
 
@@ -21,7 +22,7 @@ public sealed class AlertingEndToEndTests
         ExternalTool.Require("dnsmasq", "dnsmasq-base");
         using var clamd = new AlertingClamd();
         await clamd.StartAsync();
-        using var rx = new AlertingHttpReceiver();
+        using var rx = new AlertingReceiver();
         using var dns = await Dnsmasq.StartAsync([]);
         const string ops = "ops@example.test";
         const string opsPassword = "Ops-password-1234";
@@ -148,12 +149,12 @@ public sealed class AlertingEndToEndTests
     }
 
     /// <summary>Webhook bodies with the given status that carry the antivirus alert (the test notification excluded).</summary>
-    private static List<JsonNode> Notifications(AlertingHttpReceiver rx, string path, string status) =>
+    private static List<JsonNode> Notifications(AlertingReceiver rx, string path, string status) =>
         [.. rx.Requests.Where(r => r.Path == path)
             .Select(r => JsonNode.Parse(r.Body)!)
             .Where(b => (string)b["status"]! == status && b["alerts"]!.AsArray().Any(a => (string)a!["key"]! == Key))];
 
-    private static List<string> Sms(AlertingHttpReceiver rx, string prefix) =>
+    private static List<string> Sms(AlertingReceiver rx, string prefix) =>
         [.. rx.Requests.Where(r => r.Path == "/2010-04-01/Accounts/AC1/Messages.json")
             .Select(r => System.Web.HttpUtility.ParseQueryString(r.Body)["Body"] ?? "")
             .Where(b => b.StartsWith(prefix, StringComparison.Ordinal) && b.Contains(Key, StringComparison.Ordinal))];

@@ -1,71 +1,7 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Text;
 using Rempart.Antivirus;
 
 namespace Rempart.Integration.Tests.Monitoring;
-
-/// <summary>A real HTTP receiver on loopback (webhook and SMS gateway) recording every request.</summary>
-internal sealed class AlertingHttpReceiver : IDisposable
-{
-    private readonly HttpListener _listener = new();
-    private readonly Task _loop;
-
-    public AlertingHttpReceiver()
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            Port = ServerProcess.FreePort();
-            try
-            {
-                _listener.Prefixes.Clear();
-                _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-                _listener.Start();
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-            }
-        }
-
-        _loop = Task.Run(LoopAsync);
-    }
-
-    public int Port { get; }
-
-    public string Url => $"http://127.0.0.1:{Port}";
-
-    public ConcurrentQueue<(string Path, string Body)> Requests { get; } = new();
-
-    private async Task LoopAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext ctx;
-            try
-            {
-                ctx = await _listener.GetContextAsync();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            using var reader = new StreamReader(ctx.Request.InputStream, Encoding.UTF8);
-            Requests.Enqueue((ctx.Request.Url!.AbsolutePath, await reader.ReadToEndAsync()));
-            ctx.Response.StatusCode = 200;
-            ctx.Response.Close();
-        }
-    }
-
-    public void Dispose()
-    {
-        _listener.Stop();
-        _listener.Close();
-        _loop.Wait(TimeSpan.FromSeconds(5));
-    }
-}
 
 /// <summary>
 /// A real clamd (Debian clamav-daemon) on a unix socket with one signature of our own, that can be killed and started

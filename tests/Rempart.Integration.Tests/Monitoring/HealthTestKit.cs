@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
+using Rempart.Monitoring.Tests.Alerting;
 
 namespace Rempart.Integration.Tests.Monitoring;
 
@@ -101,61 +100,20 @@ internal static class HealthTestKit
     }
 }
 
-/// <summary>A real HTTP receiver on loopback collecting the webhook alert bodies.</summary>
+/// <summary>The webhook alert bodies the shared loopback receiver (AlertingReceiver) collected on /hook/.</summary>
 internal sealed class WebhookReceiver : IDisposable
 {
-    private readonly HttpListener _listener = new();
-    private readonly List<JsonNode> _bodies = [];
-    private readonly Task _loop;
+    private readonly AlertingReceiver _receiver = new();
 
-    public WebhookReceiver()
-    {
-        var port = ServerProcess.FreePort();
-        Url = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/hook/";
-        _listener.Prefixes.Add(Url);
-        _listener.Start();
-        _loop = Task.Run(LoopAsync);
-    }
-
-    public string Url { get; }
-
-    private async Task LoopAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext ctx;
-            try
-            {
-                ctx = await _listener.GetContextAsync();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            using (var reader = new StreamReader(ctx.Request.InputStream, Encoding.UTF8))
-            {
-                var text = await reader.ReadToEndAsync();
-                lock (_bodies)
-                {
-                    _bodies.Add(JsonNode.Parse(text)!);
-                }
-            }
-
-            ctx.Response.StatusCode = 200;
-            ctx.Response.Close();
-        }
-    }
+    public string Url => _receiver.Url + "/hook/";
 
     /// <summary>Every alert of every notification received so far for <paramref name="key"/>, as (status) in arrival order.</summary>
     public List<string> StatusesFor(string key)
     {
-        lock (_bodies)
-        {
-            return [.. _bodies.SelectMany(b => b["alerts"]!.AsArray())
-                .Where(a => (string?)a!["key"] == key)
-                .Select(a => (string?)a!["status"] ?? "")];
-        }
+        return [.. _receiver.At("/hook/").Select(r => JsonNode.Parse(r.Body)!)
+            .SelectMany(b => b["alerts"]!.AsArray())
+            .Where(a => (string?)a!["key"] == key)
+            .Select(a => (string?)a!["status"] ?? "")];
     }
 
     /// <summary>Waits (bounded) until <paramref name="key"/> has at least <paramref name="count"/> notifications.</summary>
@@ -170,10 +128,5 @@ internal sealed class WebhookReceiver : IDisposable
         return StatusesFor(key);
     }
 
-    public void Dispose()
-    {
-        _listener.Stop();
-        _listener.Close();
-        _loop.Wait(TimeSpan.FromSeconds(5));
-    }
+    public void Dispose() => _receiver.Dispose();
 }

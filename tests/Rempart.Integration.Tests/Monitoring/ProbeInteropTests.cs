@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rempart.Common.Configuration;
 using Rempart.Store.Sqlite;
+using Rempart.Monitoring.Tests.Alerting;
 
 namespace Rempart.Integration.Tests.Monitoring;
 
@@ -248,7 +249,7 @@ public sealed class ProbeInteropTests(ProbeDovecotFixture fixture) : IClassFixtu
     [Fact]
     public async Task Watch_with_alert_sends_one_firing_notification_when_a_server_stops_and_a_resolved_one_when_it_is_back()
     {
-        using var receiver = new AlertingHttpReceiver();
+        using var receiver = new AlertingReceiver();
         await using var server = ServerProcess.Create();
         await server.StartAsync();
         using var work = new TempFolder("rempart-probe-watch");
@@ -317,13 +318,13 @@ public sealed class ProbeInteropTests(ProbeDovecotFixture fixture) : IClassFixtu
         }
     }
 
-    private static async Task<string> WaitForAsync(AlertingHttpReceiver receiver, string marker, TimeSpan timeout)
+    private static async Task<string> WaitForAsync(AlertingReceiver receiver, string marker, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
             var hit = receiver.Requests.FirstOrDefault(r => r.Body.Contains(marker, StringComparison.Ordinal));
-            if (hit.Body is not null)
+            if (hit is not null)
             {
                 return hit.Body;
             }

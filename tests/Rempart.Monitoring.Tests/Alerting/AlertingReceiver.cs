@@ -5,7 +5,10 @@ using System.Text;
 
 namespace Rempart.Monitoring.Tests.Alerting;
 
-/// <summary>A real HTTP receiver on loopback that records every request; it can be told to fail the next N requests.</summary>
+/// <summary>
+/// A real HTTP receiver on loopback that records every request; it can be told to fail the next N requests. Also
+/// compiled into the integration tests (webhook, SMS gateway and Alertmanager receivers of the monitoring tests).
+/// </summary>
 internal sealed class AlertingReceiver : IDisposable
 {
     private readonly HttpListener _listener = new();
