@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using MimeKit;
 using Rempart.Common.Configuration;
 using Rempart.Store;
+using Rempart.Telemetry;
 
 namespace Rempart.Antispam;
 
@@ -347,19 +348,45 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         return true;
     }
 
+    /// <summary>How often the idle feedback learner still beats for the health model.</summary>
+    public static readonly TimeSpan IdleBeat = TimeSpan.FromSeconds(30);
+
+    /// <summary>Liveness for the health model (set by the server): beats after each learned item and while idle.</summary>
+    public WorkerHeartbeat? Liveness { get; set; }
+
     private async Task ProcessFeedbackAsync()
     {
         try
         {
-            await foreach (var item in _queue.Reader.ReadAllAsync(_stop.Token))
+            while (true)
             {
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                idle.CancelAfter(IdleBeat);
                 try
                 {
-                    await LearnFeedbackAsync(item, _stop.Token);
+                    if (!await _queue.Reader.WaitToReadAsync(idle.Token))
+                    {
+                        return;
+                    }
                 }
-                finally
+                catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
                 {
-                    Interlocked.Decrement(ref _pending);
+                    Liveness?.Beat(Volatile.Read(ref _pending));
+                    continue;
+                }
+
+                while (_queue.Reader.TryRead(out var item))
+                {
+                    try
+                    {
+                        await LearnFeedbackAsync(item, _stop.Token);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _pending);
+                    }
+
+                    Liveness?.Beat(Volatile.Read(ref _pending));
                 }
             }
         }

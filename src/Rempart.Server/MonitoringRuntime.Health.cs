@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
+using Rempart.Antispam;
 using Rempart.Common.Dns;
 using Rempart.Monitoring.Checks;
 using Rempart.Monitoring.Health;
@@ -28,6 +29,11 @@ internal sealed partial class MonitoringRuntime
         context.Queue.Liveness = context.Workers.Register("queue-runner", QueueRunner.ExpectedBeatInterval);
         context.Store.Liveness = context.Workers.Register("store-writer", SqliteMailStore.WriterIdleBeat);
         context.Protection.Trace.Liveness = context.Workers.Register("trace-recorder", TraceRecorder.IdleBeat);
+        if (context.Protection.Spam is { } spam)
+        {
+            spam.Liveness = context.Workers.Register("spam-learner", SpamEngine.IdleBeat);
+        }
+
         context.Protection.SweeperService.Liveness = context.Workers.Register("quarantine-sweeper", options.Protection.Quarantine.SweepInterval);
         if (context.Backups is { } backups && backups.ScheduleInterval() is { } every)
         {
