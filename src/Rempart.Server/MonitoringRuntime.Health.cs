@@ -39,6 +39,7 @@ internal sealed partial class MonitoringRuntime
         {
             backups.Liveness = context.Workers.Register("backup-scheduler", every);
         }
+
         if (!h.Enabled)
         {
             _health = null;
