@@ -291,8 +291,9 @@ public sealed class ProbeInteropTests(ProbeDovecotFixture fixture) : IClassFixtu
 
             await using var restarted = ServerProcess.Reuse(server);
             await restarted.StartAsync();
-            var resolved = await WaitForAsync(receiver, "\"status\":\"resolved\"", TimeSpan.FromSeconds(30));
-            Assert.Contains("127.0.0.1/service/imap:" + imap, resolved, StringComparison.Ordinal);
+            // The listeners come back one after the other, so the two resolutions may arrive in one notification or two.
+            await WaitForAsync(receiver, "\"status\":\"resolved\"", TimeSpan.FromSeconds(30), "127.0.0.1/service/imap:" + imap);
+            await WaitForAsync(receiver, "\"status\":\"resolved\"", TimeSpan.FromSeconds(30), "127.0.0.1/service/smtp:" + smtp);
 
             // One notification when both went down together, one when they came back: no storm.
             Assert.Single(receiver.Requests, r => r.Body.Contains("\"status\":\"firing\"", StringComparison.Ordinal));
@@ -318,12 +319,13 @@ public sealed class ProbeInteropTests(ProbeDovecotFixture fixture) : IClassFixtu
         }
     }
 
-    private static async Task<string> WaitForAsync(AlertingReceiver receiver, string marker, TimeSpan timeout)
+    /// <summary>The first webhook body holding <paramref name="marker"/> and every one of <paramref name="also"/>.</summary>
+    private static async Task<string> WaitForAsync(AlertingReceiver receiver, string marker, TimeSpan timeout, params string[] also)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
-            var hit = receiver.Requests.FirstOrDefault(r => r.Body.Contains(marker, StringComparison.Ordinal));
+            var hit = receiver.Requests.FirstOrDefault(r => r.Body.Contains(marker, StringComparison.Ordinal) && also.All(a => r.Body.Contains(a, StringComparison.Ordinal)));
             if (hit is not null)
             {
                 return hit.Body;
@@ -332,7 +334,7 @@ public sealed class ProbeInteropTests(ProbeDovecotFixture fixture) : IClassFixtu
             await Task.Delay(200);
         }
 
-        throw new TimeoutException($"no webhook with {marker} in {timeout.TotalSeconds} s; got: " + string.Join("\n", receiver.Requests.Select(r => r.Body)));
+        throw new TimeoutException($"no webhook with {marker} {string.Join(" ", also)} in {timeout.TotalSeconds} s; got: " + string.Join("\n", receiver.Requests.Select(r => r.Body)));
     }
 
     private static string Url(string scheme, int port) =>
