@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Rempart.Backup.Tests;
 
 namespace Rempart.Integration.Tests.Monitoring;
 
@@ -133,8 +133,8 @@ public sealed class ProbeDovecot : IAsyncDisposable
               chroot =
             }
             """);
-        Run("chown", "dovecot:dovecot", mail);
-        Run(Binary, "-c", Path.Combine(root, "dovecot.conf"));
+        DovecotProcess.Run("chown", "dovecot:dovecot", mail);
+        DovecotProcess.Run(Binary, "-c", Path.Combine(root, "dovecot.conf"));
 
         // Ready when every port accepts (bounded: 100 tries of 100 ms per port).
         foreach (var port in new[] { Imap, Imaps, Pop3, Pop3s })
@@ -163,38 +163,7 @@ public sealed class ProbeDovecot : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        var pidFile = Path.Combine(_dir.Path, "run", "master.pid");
-        if (File.Exists(pidFile))
-        {
-            var pid = int.Parse((await File.ReadAllTextAsync(pidFile)).Trim(), CultureInfo.InvariantCulture);
-            try
-            {
-                using var master = Process.GetProcessById(pid);
-                Run("kill", pid.ToString(CultureInfo.InvariantCulture));
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await master.WaitForExitAsync(cts.Token);
-            }
-            catch (ArgumentException)
-            {
-                // Already gone.
-            }
-        }
-
+        await DovecotProcess.StopAsync(Path.Combine(_dir.Path, "run", "master.pid"));
         _dir.Dispose();
-    }
-
-    private static void Run(string file, params string[] args)
-    {
-        // No redirected pipes: dovecot's daemon child would hold them open and a read to the end would never end.
-        using var p = Process.Start(new ProcessStartInfo(file, args) { UseShellExecute = false })!;
-        if (!p.WaitForExit(10_000))
-        {
-            throw new TimeoutException($"{file} did not exit in 10 s");
-        }
-
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} failed with exit code {p.ExitCode}");
-        }
     }
 }
