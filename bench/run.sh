@@ -75,9 +75,10 @@ else
   REMPART=(dotnet "$ART/bin/Rempart.Cli/release/rempart.dll")
 fi
 
-RPID=
+RPID=; DNSPID=
 cleanup() {
   set +e
+  [ -n "$DNSPID" ] && kill "$DNSPID" 2>/dev/null
   if [ -n "$RPID" ] && kill -0 "$RPID" 2>/dev/null; then
     kill -TERM "$RPID"
     for _ in $(seq 1 150); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
@@ -89,6 +90,17 @@ trap cleanup EXIT
 
 echo "== reference servers"
 bench/peers.sh start
+
+# Rempart checks SPF, DKIM and DMARC on every inbound message, so it gets a DNS server on loopback that answers at
+# once (the sandboxed default resolver would make each lookup wait for its timeout). The senders' domain publishes
+# SPF for loopback and a DMARC p=none record; everything else under .test is NXDOMAIN, nothing is forwarded.
+command -v dnsmasq >/dev/null || { apt-get install -y -qq dnsmasq-base >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq dnsmasq-base; }; }
+DNS_PORT=$((RB + 53))
+dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
+  --port="$DNS_PORT" --user=root --pid-file= --local=/test/ --local=/in-addr.arpa/ --local=/ip6.arpa/ \
+  --txt-record=bench.test,"v=spf1 ip4:127.0.0.0/8 -all" --txt-record=_dmarc.bench.test,"v=DMARC1; p=none" \
+  >"$LOG/dnsmasq.log" 2>&1 &
+DNSPID=$!
 
 echo "== Rempart: data $RDATA, config $RCONF"
 rm -rf "$RDATA"; mkdir -p "$RDATA"
@@ -110,6 +122,7 @@ cat > "$RCONF" <<EOF
   // (Dovecot's users here are PLAIN passwd-file entries).
   "auth": { "trustedNetworks": ["127.0.0.0/8"], "argon2MemoryKib": 8192, "argon2Iterations": 1 },
   "imap": { "maxSessionsPerUser": 1000 },
+  "dns": { "servers": ["127.0.0.1:$DNS_PORT"] },
   "logging": { "level": "Warning" }
 }
 EOF
