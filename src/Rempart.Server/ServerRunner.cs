@@ -53,6 +53,7 @@ public static partial class ServerRunner
         using var queueStop = new CancellationTokenSource();
         var queueTask = queue.RunAsync(queueStop.Token);
         var sweepTask = SweepOrphansAsync(store, log, queueStop.Token);
+        var textIndexTask = RebuildTextIndexAsync(store, log, queueStop.Token);
 
         // Scheduled backups (backup.schedule, cron): off unless configured; docs/backup.md.
         using var backups = new BackupScheduler(options.Backup, data.Root, configPath, loggerFactory.CreateLogger<BackupScheduler>(), TimeProvider.System);
@@ -132,6 +133,7 @@ public static partial class ServerRunner
             }
 
             await sweepTask;
+            await textIndexTask;
             if (options.Backup.Schedule is not null)
             {
                 await backups.StopAsync(CancellationToken.None);
@@ -169,6 +171,29 @@ public static partial class ServerRunner
             {
                 LogSweepFailed(log, ex);
             }
+        }
+    }
+
+    /// <summary>After a restore from a backup (which leaves the full-text index out), refills the index in the background.</summary>
+    private static async Task RebuildTextIndexAsync(SqliteMailStore store, ILogger log, CancellationToken stop)
+    {
+        if (!store.TextIndexPending)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.Yield();
+            await store.RebuildTextIndexAsync(stop);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped: the next start continues where this one was.
+        }
+        catch (Exception ex) when (ex is StoreException or IOException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            LogTextIndexFailed(log, ex);
         }
     }
 
@@ -302,6 +327,9 @@ public static partial class ServerRunner
 
     [LoggerMessage(EventId = (int)EventIds.StoreWriteFailed, Level = LogLevel.Error, Message = "Orphan blob sweep failed; it runs again at the next window")]
     private static partial void LogSweepFailed(ILogger logger, Exception ex);
+
+    [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilding, Level = LogLevel.Error, Message = "Full-text index rebuild failed; searches index each mailbox when they need it, and the next start tries again")]
+    private static partial void LogTextIndexFailed(ILogger logger, Exception ex);
 
     [LoggerMessage(EventId = (int)EventIds.FirstAdminCreated, Level = LogLevel.Warning, Message = "First run: created administrator {Address}; its password is printed once on standard output")]
     private static partial void LogFirstAdmin(ILogger logger, string address);

@@ -120,6 +120,12 @@ public interface IMessageStore
     /// <summary>Appends to one mailbox (IMAP APPEND); throws <see cref="QuotaExceededException"/> when over quota.</summary>
     Task<AppendResult> AppendAsync(long mailboxId, BlobRef blob, IReadOnlyCollection<string> flags, DateTimeOffset internalDate, CancellationToken ct = default);
 
+    /// <summary>
+    /// Appends several messages to one mailbox in one transaction, UIDs ascending in list order (restores, imports).
+    /// All or nothing: throws <see cref="QuotaExceededException"/> when the whole list does not fit in the quota.
+    /// </summary>
+    Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default);
+
     /// <summary>All messages of a mailbox in UID order (the IMAP session's view is built from this).</summary>
     Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(long mailboxId, CancellationToken ct = default);
 

@@ -79,6 +79,9 @@ public sealed record DeliveryResult(long AccountId, DeliveryOutcome Outcome, lon
 
 public sealed record AppendResult(long MailboxId, long UidValidity, long Uid, long ModSeq);
 
+/// <summary>One message of <see cref="IMessageStore.AppendManyAsync"/>.</summary>
+public sealed record AppendItem(BlobRef Blob, IReadOnlyCollection<string> Flags, DateTimeOffset InternalDate);
+
 public sealed record MessageRecord(
     long Id,
     long MailboxId,

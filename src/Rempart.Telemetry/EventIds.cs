@@ -22,6 +22,8 @@ public enum EventIds
     StoreOpened = 2000,
     StoreMigrated = 2001,
     StoreWriteFailed = 2002,
+    StoreTextIndexRebuilding = 2003,
+    StoreTextIndexRebuilt = 2004,
 
     // 3000 auth
     AuthSucceeded = 3000,

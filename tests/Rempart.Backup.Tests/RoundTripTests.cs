@@ -1,5 +1,6 @@
 using System.Text;
 using Rempart.Backup.Snapshots;
+using Rempart.Store;
 
 namespace Rempart.Backup.Tests;
 
@@ -50,6 +51,16 @@ public sealed class RoundTripTests
         {
             Assert.Equal(before, await TestData.DescribeAsync(store));
             Assert.Empty(await store.CheckIntegrityAsync());
+
+            // The snapshot left the full-text index out: searches are right at once, the rebuild then completes it.
+            Assert.True(store.TextIndexPending);
+            var alice0 = (await store.Directory.GetAccountAsync("alice@example.test"))!;
+            var inbox0 = (await store.Messages.GetMailboxAsync(alice0.Id, "INBOX"))!;
+            Assert.Equal([2L], await store.Messages.SearchTextAsync(inbox0.Id, "Köln", TextSearchScope.Body));
+            await store.RebuildTextIndexAsync(default);
+            Assert.False(store.TextIndexPending);
+            var p2 = (await store.Messages.GetMailboxAsync(alice0.Id, "Projects/P2"))!;
+            Assert.Equal([2L], await store.Messages.SearchTextAsync(p2.Id, "body 1 of projects", TextSearchScope.Body));
 
             // The restored server keeps working: new mail gets the next UID.
             var alice = (await store.Directory.GetAccountAsync("alice@example.test"))!;

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Rempart.Backup.Repository;
 using Rempart.Store.Blobs;
+using Rempart.Store.Sqlite;
 
 namespace Rempart.Backup.Snapshots;
 
@@ -156,22 +157,11 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
     /// <summary>The database and what the catalog needs from it.</summary>
     internal sealed record Catalog(List<AccountEntry> Accounts, List<MailboxEntry> Mailboxes, List<MessageEntry> Messages, List<string> BlobHashes);
 
-    /// <summary>SQLite online backup (https://sqlite.org/backup.html): a consistent copy while writers continue.</summary>
-    internal static void CopyDatabase(string source, string destination)
-    {
-        var from = new SqliteConnectionStringBuilder { DataSource = source, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 30 }.ToString();
-        var to = new SqliteConnectionStringBuilder { DataSource = destination, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString();
-        using var src = new SqliteConnection(from);
-        using var dst = new SqliteConnection(to);
-        src.Open();
-        dst.Open();
-        src.BackupDatabase(dst);
-
-        // A self-contained file: no -wal beside it to forget.
-        using var command = dst.CreateCommand();
-        command.CommandText = "PRAGMA journal_mode = DELETE;";
-        command.ExecuteNonQuery();
-    }
+    /// <summary>
+    /// A consistent copy of the live database while writers continue, without the derived full-text index (most of the
+    /// database, rebuilt from the blobs when a restored server starts): see <see cref="SqliteBackupCopy"/>.
+    /// </summary>
+    internal static void CopyDatabase(string source, string destination) => SqliteBackupCopy.Copy(source, destination);
 
     internal static Catalog ReadCatalog(string database)
     {

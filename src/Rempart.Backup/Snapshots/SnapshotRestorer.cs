@@ -18,6 +18,9 @@ public sealed record RestoreResult(int Files, int Blobs, int Messages, long Byte
 /// <summary>Full disaster recovery into an empty data folder, and granular restore through the store API.</summary>
 public sealed class SnapshotRestorer(BackupRepository repository)
 {
+    /// <summary>Messages appended per transaction by a granular restore.</summary>
+    private const int RestoreBatch = 200;
+
     /// <summary>
     /// Writes the database copy, every blob and the other files into <paramref name="targetDir"/>, which must be empty
     /// or missing, so nothing there can be overwritten. The server then starts on it as before: the database is the
@@ -146,17 +149,29 @@ public sealed class SnapshotRestorer(BackupRepository repository)
             folders.Add(box.Name);
             foreach (var message in messages)
             {
-                if (!blobs.TryGetValue(message.Blob, out var blob))
+                if (!blobs.ContainsKey(message.Blob))
                 {
                     throw new BackupException($"snapshot {snapshot.ShortId} lacks the body of {account.Address}/{mailbox.Name} UID {message.Uid} (it was deleted while the snapshot was taken)");
                 }
+            }
 
-                var content = Decompress(ReadBlobFile(blob), blob.Hash);
-                var stored = await store.Blobs.PutAsync(content, ct);
-                var flags = message.Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                await store.Messages.AppendAsync(box.Id, stored, flags, DateTimeOffset.FromUnixTimeMilliseconds(message.InternalDate), ct);
-                count++;
-                bytes += content.Length;
+            // A batch at a time: bodies read, decrypted and stored in parallel, then appended in one transaction in
+            // their original UID order.
+            for (var start = 0; start < messages.Count; start += RestoreBatch)
+            {
+                var batch = messages.GetRange(start, Math.Min(RestoreBatch, messages.Count - start));
+                var items = new AppendItem[batch.Count];
+                await Parallel.ForAsync(0, batch.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = BackupRepository.IoParallelism }, async (i, token) =>
+                {
+                    var message = batch[i];
+                    var blob = blobs[message.Blob];
+                    var content = Decompress(ReadBlobFile(blob), blob.Hash);
+                    var stored = await store.Blobs.PutAsync(content, token);
+                    Interlocked.Add(ref bytes, content.Length);
+                    items[i] = new AppendItem(stored, message.Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries), DateTimeOffset.FromUnixTimeMilliseconds(message.InternalDate));
+                });
+                await store.Messages.AppendManyAsync(box.Id, items, ct);
+                count += items.Length;
             }
         }
 

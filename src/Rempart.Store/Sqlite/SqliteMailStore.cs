@@ -112,6 +112,7 @@ public sealed partial class SqliteMailStore : IMailStore
             Pragmas(writer, "PRAGMA journal_mode = WAL;");
             Pragmas(writer, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
             var before = SqliteSchema.Migrate(writer, fullPath);
+            var textIndexPending = EnsureTextIndexTable(writer);
 
             builder.Mode = SqliteOpenMode.ReadWrite;
             builder.Pooling = true;
@@ -119,6 +120,7 @@ public sealed partial class SqliteMailStore : IMailStore
             var store = new SqliteMailStore(fullPath, writer, builder.ToString(), blobs, options, logger)
             {
                 SchemaVersion = SqliteSchema.CurrentVersion,
+                _textIndexPending = textIndexPending,
             };
             if (before != SqliteSchema.CurrentVersion)
             {
@@ -229,6 +231,7 @@ public sealed partial class SqliteMailStore : IMailStore
         }
 
         await _writer.DisposeAsync();
+        _textIndexGate.Dispose();
         using (var probe = new SqliteConnection(_readConnectionString))
         {
             SqliteConnection.ClearPool(probe);

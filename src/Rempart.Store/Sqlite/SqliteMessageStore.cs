@@ -229,6 +229,35 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         }, ct);
     }
 
+    public async Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var analyses = new MessageAnalysis?[items.Count];
+        await Parallel.ForAsync(0, items.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
+            analyses[i] = await AnalyzeIfNeededAsync(items[i].Blob, token));
+        return await store.WriteAsync<IReadOnlyList<AppendResult>>(op =>
+        {
+            var mailbox = MailboxRow(op.Db, mailboxId);
+            var quota = ReadQuota(op.Db, mailbox.AccountId)!;
+            if (IsOverQuota(quota, items.Sum(i => i.Blob.Size), items.Count))
+            {
+                throw new QuotaExceededException($"appending {items.Count} messages ({items.Sum(i => i.Blob.Size)} bytes) would exceed the quota of the account");
+            }
+
+            var results = new List<AppendResult>(items.Count);
+            for (var i = 0; i < items.Count; i++)
+            {
+                var item = items[i];
+                var blobId = op.AddBlobRef(item.Blob);
+                EnsureMetadata(op, blobId, item.Blob, analyses[i]);
+                var (_, uid, modSeq) = InsertMessage(op, mailboxId, mailbox.AccountId, blobId, item.Blob.Size, item.InternalDate, NormalizeFlags(item.Flags));
+                results.Add(new AppendResult(mailboxId, mailbox.UidValidity, uid, modSeq));
+            }
+
+            return results;
+        }, ct);
+    }
+
     public Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(long mailboxId, CancellationToken ct = default) =>
         store.ReadAsync<IReadOnlyList<MessageRecord>>(db => db.Query(MessageSelect + " WHERE m.mailbox_id = @m ORDER BY m.uid", ReadMessage, ("@m", mailboxId)), ct);
 
@@ -376,10 +405,13 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         }, ct);
     }
 
-    public Task<IReadOnlyList<long>> SearchTextAsync(long mailboxId, string text, TextSearchScope scope, CancellationToken ct = default)
+    public async Task<IReadOnlyList<long>> SearchTextAsync(long mailboxId, string text, TextSearchScope scope, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return store.ReadAsync<IReadOnlyList<long>>(db =>
+
+        // After a restore the index is rebuilt in the background; this mailbox's part is made complete first.
+        await store.EnsureTextIndexedAsync(mailboxId, ct);
+        return await store.ReadAsync<IReadOnlyList<long>>(db =>
         {
             if (text.Length == 0)
             {

@@ -218,6 +218,15 @@ internal static class SqliteSchema
         """,
     ];
 
+    /// <summary>
+    /// The full-text index table as the migrations create it; recreated with this when a database restored from a
+    /// backup comes without it (backups leave derived data out). A test keeps the two the same.
+    /// </summary>
+    public const string TextIndexTable = "CREATE VIRTUAL TABLE message_text USING fts5(headers, body, tokenize='trigram')";
+
+    /// <summary>Tables a backup leaves out: derived from the blobs, rebuilt after a restore (FTS5 keeps shadow tables named after them).</summary>
+    public static readonly IReadOnlyList<string> DerivedTables = ["message_text"];
+
     /// <summary>The schema version this code writes.</summary>
     public static int CurrentVersion => Migrations.Count;
 

@@ -1,0 +1,170 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Rempart.Store.Mime;
+using Rempart.Telemetry;
+
+namespace Rempart.Store.Sqlite;
+
+/// <summary>
+/// The full-text index (<c>message_text</c>, FTS5 trigram) is derived data: everything in it comes from the message
+/// bodies in the blob store. Backups leave it out (it is most of the database), so a restored database opens without
+/// it; the store then recreates the table empty, marks it as being rebuilt and fills it again, in the background
+/// (<see cref="RebuildTextIndexAsync"/>) and, for one mailbox, at once when a search needs it.
+/// </summary>
+public sealed partial class SqliteMailStore
+{
+    /// <summary>Marker row in store_state while the index is incomplete; survives a restart mid-rebuild.</summary>
+    internal const string TextIndexRebuildKey = "text_index_rebuild";
+
+    private const int TextIndexBatch = 64;
+
+    private readonly SemaphoreSlim _textIndexGate = new(1, 1);
+    private volatile bool _textIndexPending;
+
+    /// <summary>True while the full-text index is being rebuilt (after a restore from a backup).</summary>
+    public bool TextIndexPending => _textIndexPending;
+
+    /// <summary>
+    /// Recreates a missing full-text index table (a database restored from a backup) and marks it for a rebuild.
+    /// Runs on the writer connection at open, before anything else uses the store.
+    /// </summary>
+    private static bool EnsureTextIndexTable(SqliteConnection writer)
+    {
+        using var transaction = writer.BeginTransaction(deferred: false);
+        var db = new Db(writer, transaction);
+        if (db.Long("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'message_text'") is null)
+        {
+            db.Exec(SqliteSchema.TextIndexTable);
+            db.Exec("INSERT OR REPLACE INTO store_state(key, value) VALUES(@k, 1)", ("@k", TextIndexRebuildKey));
+        }
+
+        var pending = db.Long("SELECT value FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)) is not null;
+        transaction.Commit();
+        return pending;
+    }
+
+    /// <summary>
+    /// Fills the full-text index for every stored message that is not in it yet, a batch at a time, then clears the
+    /// rebuild marker. Returns at once when nothing is pending. Cancellation stops it between batches; the next start
+    /// continues (what is indexed stays indexed).
+    /// </summary>
+    public async Task RebuildTextIndexAsync(CancellationToken ct)
+    {
+        if (!_textIndexPending)
+        {
+            return;
+        }
+
+        LogTextIndexRebuilding(_logger, _databasePath);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        long after = 0;
+        var indexed = 0;
+        while (true)
+        {
+            var batch = await ReadAsync(
+                db => db.Query(
+                    """
+                    SELECT mm.blob_id, b.hash FROM message_meta mm JOIN blobs b ON b.id = mm.blob_id
+                    WHERE mm.blob_id > @after ORDER BY mm.blob_id LIMIT @n
+                    """,
+                    r => (Id: r.GetInt64(0), Hash: r.GetString(1)), ("@after", after), ("@n", TextIndexBatch)),
+                ct);
+            if (batch.Count == 0)
+            {
+                break;
+            }
+
+            after = batch[^1].Id;
+            indexed += await IndexBlobsAsync(batch, ct);
+        }
+
+        await WriteAsync(op => op.Db.Exec("DELETE FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)), ct);
+        _textIndexPending = false;
+        LogTextIndexRebuilt(_logger, indexed, started.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>While a rebuild runs, indexes one mailbox's messages before a search reads the index.</summary>
+    internal async Task EnsureTextIndexedAsync(long mailboxId, CancellationToken ct)
+    {
+        if (!_textIndexPending)
+        {
+            return;
+        }
+
+        var missing = await ReadAsync(
+            db => db.Query(
+                """
+                SELECT DISTINCT m.blob_id, b.hash FROM messages m JOIN blobs b ON b.id = m.blob_id
+                WHERE m.mailbox_id = @m AND NOT EXISTS (SELECT 1 FROM message_text t WHERE t.rowid = m.blob_id)
+                ORDER BY m.blob_id
+                """,
+                r => (Id: r.GetInt64(0), Hash: r.GetString(1)), ("@m", mailboxId)),
+            ct);
+        for (var i = 0; i < missing.Count; i += TextIndexBatch)
+        {
+            await IndexBlobsAsync(missing.GetRange(i, Math.Min(TextIndexBatch, missing.Count - i)), ct);
+        }
+    }
+
+    private async Task<int> IndexBlobsAsync(List<(long Id, string Hash)> blobs, CancellationToken ct)
+    {
+        // One at a time through the gate: the background rebuild and a search's catch-up never parse the same body twice.
+        await _textIndexGate.WaitAsync(ct);
+        try
+        {
+            var todo = await ReadAsync(
+                db => blobs.Where(b => db.Long("SELECT 1 FROM message_text WHERE rowid = @b", ("@b", b.Id)) is null).ToList(),
+                ct);
+            if (todo.Count == 0)
+            {
+                return 0;
+            }
+
+            var texts = new (long Id, string Headers, string Body)[todo.Count];
+            await Parallel.ForAsync(0, todo.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
+            {
+                string headers = string.Empty, body = string.Empty;
+                try
+                {
+                    var analysis = MessageAnalyzer.AnalyzeOrFallback(await _blobs.ReadAllAsync(todo[i].Hash, token));
+                    (headers, body) = (analysis.HeaderText, analysis.BodyText);
+                }
+                catch (StoreException)
+                {
+                    // A body missing from the blob store (the scrub reports it) has nothing to index.
+                }
+
+                texts[i] = (todo[i].Id, headers, body);
+            });
+
+            return await WriteAsync(
+                op =>
+                {
+                    var n = 0;
+                    foreach (var (id, headers, body) in texts)
+                    {
+                        // Still a stored body, and not indexed meanwhile by a delivery of the same content.
+                        if (op.Db.Long("SELECT 1 FROM blobs WHERE id = @b", ("@b", id)) is not null &&
+                            op.Db.Long("SELECT 1 FROM message_text WHERE rowid = @b", ("@b", id)) is null)
+                        {
+                            op.Db.Exec("INSERT INTO message_text(rowid, headers, body) VALUES(@b, @h, @t)", ("@b", id), ("@h", headers), ("@t", body));
+                            n++;
+                        }
+                    }
+
+                    return n;
+                },
+                ct);
+        }
+        finally
+        {
+            _textIndexGate.Release();
+        }
+    }
+
+    [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilding, Level = LogLevel.Information, Message = "Full-text index of {Path} is missing or incomplete (a restored backup leaves it out): rebuilding it in the background")]
+    private static partial void LogTextIndexRebuilding(ILogger logger, string path);
+
+    [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilt, Level = LogLevel.Information, Message = "Full-text index rebuilt: {Count} messages indexed in {Seconds:0.0} s")]
+    private static partial void LogTextIndexRebuilt(ILogger logger, int count, double seconds);
+}

@@ -1,0 +1,161 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+using Rempart.Store.Sqlite;
+
+namespace Rempart.Store.Tests;
+
+/// <summary>
+/// Backups copy the database without its derived full-text index (<see cref="SqliteBackupCopy"/>); a store opened on
+/// such a copy recreates the index table, answers searches correctly at once and refills the rest in the background.
+/// </summary>
+public sealed class TextIndexRebuildTests
+{
+    [Fact]
+    public async Task Backup_copy_leaves_the_text_index_out_and_keeps_everything_else()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var inbox = await t.InboxAsync(a.Id);
+        for (var i = 0; i < 5; i++)
+        {
+            await t.AppendAsync(inbox.Id, "subject " + i, "body number " + i, "\\Seen");
+        }
+
+        var copy = Path.Combine(t.Root, "copy.db");
+        SqliteBackupCopy.Copy(t.DatabasePath, copy);
+
+        using var live = Open(t.DatabasePath);
+        using var snap = Open(copy);
+        Assert.Equal(Scalar(live, "PRAGMA user_version"), Scalar(snap, "PRAGMA user_version"));
+        Assert.Null(Scalar(snap, "SELECT 1 FROM sqlite_master WHERE name LIKE 'message_text%'"));
+        Assert.NotNull(Scalar(live, "SELECT 1 FROM sqlite_master WHERE name = 'message_text'"));
+
+        // Every other table and index, with the same rows.
+        var liveObjects = Objects(live).Where(o => !o.Split(' ')[1].StartsWith("message_text", StringComparison.Ordinal)).ToList();
+        Assert.Equal(liveObjects, Objects(snap));
+        foreach (var table in new[] { "accounts", "mailboxes", "messages", "blobs", "message_meta", "store_state" })
+        {
+            Assert.Equal(Scalar(live, $"SELECT count(*) FROM {table}"), Scalar(snap, $"SELECT count(*) FROM {table}"));
+        }
+
+        Assert.Equal("ok", Scalar(snap, "PRAGMA integrity_check"));
+        Assert.Throws<IOException>(() => SqliteBackupCopy.Copy(t.DatabasePath, copy));
+    }
+
+    [Fact]
+    public async Task A_restored_copy_rebuilds_its_index_and_searches_are_right_meanwhile()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var inbox = await t.InboxAsync(a.Id);
+        var archive = (await t.Store.Messages.GetMailboxAsync(a.Id, "Archive"))!;
+        for (var i = 0; i < 150; i++)
+        {
+            await t.AppendAsync(i % 2 == 0 ? inbox.Id : archive.Id, "s" + i, i % 5 == 0 ? "the pelican flies at dawn" : "ordinary words only");
+        }
+
+        var expectedInbox = await t.Store.Messages.SearchTextAsync(inbox.Id, "Pelican", TextSearchScope.Body);
+        var expectedArchive = await t.Store.Messages.SearchTextAsync(archive.Id, "pelican", TextSearchScope.Body);
+        Assert.Equal(15, expectedInbox.Count);
+        Assert.Equal(15, expectedArchive.Count);
+
+        // The copy becomes the store's database, as after a full restore (blobs are the same folder).
+        var copy = Path.Combine(t.Root, "copy.db");
+        SqliteBackupCopy.Copy(t.DatabasePath, copy);
+        await using (var restored = await SqliteMailStore.OpenAsync(copy, t.BlobsPath, t.Options, NullLogger.Instance))
+        {
+            Assert.True(restored.TextIndexPending);
+
+            // Before any rebuild: the search indexes the mailbox it reads first.
+            Assert.Equal(expectedInbox, await restored.Messages.SearchTextAsync(inbox.Id, "pelican", TextSearchScope.Body));
+            Assert.True(restored.TextIndexPending);
+        }
+
+        // Reopened mid-rebuild: still pending (the marker is on disk), the archive is found too, then the rebuild ends.
+        await using (var restored = await SqliteMailStore.OpenAsync(copy, t.BlobsPath, t.Options, NullLogger.Instance))
+        {
+            Assert.True(restored.TextIndexPending);
+            await restored.RebuildTextIndexAsync(CancellationToken.None);
+            Assert.False(restored.TextIndexPending);
+            Assert.Equal(expectedArchive, await restored.Messages.SearchTextAsync(archive.Id, "pelican", TextSearchScope.Body));
+            Assert.Equal(expectedInbox, await restored.Messages.SearchTextAsync(inbox.Id, "PELICAN", TextSearchScope.Body));
+        }
+
+        using (var db = Open(copy))
+        {
+            Assert.Equal(150L, Scalar(db, "SELECT count(*) FROM message_text"));
+            Assert.Null(Scalar(db, $"SELECT 1 FROM store_state WHERE key = '{SqliteMailStore.TextIndexRebuildKey}'"));
+        }
+
+        await using (var again = await SqliteMailStore.OpenAsync(copy, t.BlobsPath, t.Options, NullLogger.Instance))
+        {
+            Assert.False(again.TextIndexPending);
+        }
+    }
+
+    [Fact]
+    public async Task Recreated_index_table_is_the_one_the_migrations_create()
+    {
+        await using var t = await TempStore.CreateAsync();
+        using var db = Open(t.DatabasePath);
+        Assert.Equal(SqliteSchema.TextIndexTable, Scalar(db, "SELECT sql FROM sqlite_master WHERE name = 'message_text'"));
+        Assert.False(t.Store.TextIndexPending);
+    }
+
+    [Fact]
+    public async Task Append_many_keeps_order_and_is_all_or_nothing_on_quota()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com", maxMessages: 5);
+        var inbox = await t.InboxAsync(a.Id);
+        var items = new List<AppendItem>();
+        for (var i = 0; i < 4; i++)
+        {
+            items.Add(new AppendItem(await t.PutAsync(Messages.Plain("batch " + i, "b" + i)), i == 1 ? ["\\Flagged"] : [], DateTimeOffset.FromUnixTimeSeconds(1_700_000_000 + i)));
+        }
+
+        var results = await t.Store.Messages.AppendManyAsync(inbox.Id, items);
+        Assert.Equal([1L, 2L, 3L, 4L], results.Select(r => r.Uid));
+        var listed = await t.Store.Messages.ListMessagesAsync(inbox.Id);
+        Assert.Equal(items.Select(i => i.Blob.Hash), listed.Select(m => m.BlobHash));
+        Assert.Contains("\\Flagged", listed[1].Flags);
+        Assert.Equal([2L], await t.Store.Messages.SearchTextAsync(inbox.Id, "batch 1", TextSearchScope.Text));
+
+        // Two more would make 6 of 5: nothing of the batch is stored.
+        var more = new List<AppendItem>
+        {
+            new(await t.PutAsync(Messages.Plain("x", "x")), [], DateTimeOffset.UtcNow),
+            new(await t.PutAsync(Messages.Plain("y", "y")), [], DateTimeOffset.UtcNow),
+        };
+        await Assert.ThrowsAsync<QuotaExceededException>(() => t.Store.Messages.AppendManyAsync(inbox.Id, more));
+        Assert.Equal(4, (await t.Store.Messages.ListMessagesAsync(inbox.Id)).Count);
+    }
+
+    private static SqliteConnection Open(string path)
+    {
+        var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        db.Open();
+        return db;
+    }
+
+    private static object? Scalar(SqliteConnection db, string sql)
+    {
+        using var c = db.CreateCommand();
+        c.CommandText = sql;
+        return c.ExecuteScalar();
+    }
+
+    private static List<string> Objects(SqliteConnection db)
+    {
+        using var c = db.CreateCommand();
+        c.CommandText = "SELECT type || ' ' || name || ' ' || ifnull(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name";
+        using var r = c.ExecuteReader();
+        var list = new List<string>();
+        while (r.Read())
+        {
+            list.Add(r.GetString(0));
+        }
+
+        return list;
+    }
+}
