@@ -113,7 +113,7 @@ public sealed class FaultTests
     [Fact]
     public async Task A_full_disk_fails_the_backup_cleanly_and_the_next_run_completes_reusing_written_chunks()
     {
-        // Simulated: no tmpfs can be mounted in the test sandbox, so the write hook throws ENOSPC's IOException.
+        // Simulated at an exact point (the 9th chunk write throws ENOSPC's IOException); ProcessTests fills a real tmpfs.
         using var tmp = new TempDir();
         var data = tmp.Sub("data");
         await using (var store = await TestData.OpenStoreAsync(data))

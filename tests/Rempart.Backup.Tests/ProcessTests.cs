@@ -122,6 +122,86 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task A_really_full_disk_fails_backup_create_with_a_clear_error_and_the_next_run_completes()
+    {
+        // A real ENOSPC: the repository lives on a 3 MiB tmpfs, the data is about 9 MB of incompressible mail.
+        // Mounting needs root, which is how ./test.sh runs (CI); elsewhere the simulated fault test covers the logic.
+        if (!Environment.IsPrivilegedProcess)
+        {
+            return;
+        }
+
+        using var tmp = new TempDir();
+        var data = tmp.Sub("data");
+        await using (var store = await TestData.OpenStoreAsync(data))
+        {
+            await TestData.FillAsync(store, extraFolders: 0);
+            var alice = (await store.Directory.GetAccountAsync("alice@example.test"))!;
+            var box = await store.Messages.CreateMailboxAsync(alice.Id, "Bulk");
+            var rng = new Random(11);
+            for (var i = 0; i < 60; i++)
+            {
+                var noise = new byte[110_000];
+                rng.NextBytes(noise);
+                await TestData.AppendAsync(store, box.Id, TestData.Message(2000 + i, "bulk " + i, Convert.ToBase64String(noise)), []);
+            }
+        }
+
+        var disk = tmp.Sub("disk");
+        Directory.CreateDirectory(disk);
+        Assert.Equal(0, await ShellAsync("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", disk));
+        try
+        {
+            var repoPath = Path.Combine(disk, "repo");
+            TestData.InitRepo(repoPath).Dispose();
+            var full = await RunAsync(Pass, "backup", "create", "--data", data, "--repo", repoPath);
+            Assert.True(full.Code == 1, $"exit {full.Code}: {full.Out}{full.Err}");
+            Assert.Contains("No space left on device", full.Err);
+            Assert.DoesNotContain("   at ", full.Err);
+
+            int kept;
+            using (var repo = BackupRepository.Open(repoPath, TestData.Passphrase))
+            {
+                Assert.Empty(repo.ListSnapshotIds());
+                var chunks = repo.ListChunkIds().ToList();
+                Assert.All(chunks, id => repo.ReadChunk(id));
+                kept = chunks.Count;
+            }
+
+            // The administrator frees space; the next run completes and reuses what the failed one made durable.
+            Assert.Equal(0, await ShellAsync("mount", "-o", "remount,size=64m", disk));
+            var again = await RunAsync(Pass, "backup", "create", "--data", data, "--repo", repoPath);
+            Assert.True(again.Code == 0, again.Err);
+            var verify = await RunAsync(Pass, "backup", "verify", "--data", data, "--repo", repoPath);
+            Assert.True(verify.Code == 0, verify.Out + verify.Err);
+            using (var repo = BackupRepository.Open(repoPath, TestData.Passphrase))
+            {
+                var snapshot = Assert.Single(repo.ReadAllSnapshots().Snapshots);
+                Assert.True(snapshot.Messages.Count >= 60);
+                Assert.Equal(repo.ListChunkIds().Count(), snapshot.Stats.NewChunks + kept);
+            }
+        }
+        finally
+        {
+            await ShellAsync("umount", "-l", disk);
+        }
+    }
+
+    private static async Task<int> ShellAsync(string command, params string[] args)
+    {
+        var psi = new ProcessStartInfo(command) { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(cts.Token);
+        return p.ExitCode;
+    }
+
+    [Fact]
     public async Task The_cli_reports_a_wrong_passphrase_a_missing_passphrase_and_a_non_empty_restore_target()
     {
         using var tmp = new TempDir();
