@@ -94,4 +94,60 @@ public sealed class ImapTests
             Assert.True(items[1].Flags!.Value.HasFlag(MessageFlags.Seen));
         }
     }
+
+    [Fact]
+    public async Task The_backup_imap_and_imap_restore_commands_work_against_dovecot()
+    {
+        await using var dovecot = await DovecotServer.StartAsync(("carol@remote.test", "secret"), ("dest@remote.test", "secret"));
+        using (var client = await LoginAsync(dovecot, "carol@remote.test"))
+        {
+            await AppendAsync(client.Inbox, 11, "first", MessageFlags.Seen);
+            await AppendAsync(client.Inbox, 12, "second", MessageFlags.Flagged);
+            await client.DisconnectAsync(true);
+        }
+
+        using var tmp = new TempDir();
+        TestData.InitRepo(tmp.Sub("repo")).Dispose();
+        var port = dovecot.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var password = new Dictionary<string, string> { ["REMPART_IMAP_PASSWORD"] = "secret" };
+        string[] server = ["--host", "127.0.0.1", "--port", port, "--tls", "none", "--repo", tmp.Sub("repo")];
+
+        var copy = await ProcessTests.RunAsync(ProcessTests.Pass, password, ["backup", "imap", "--user", "carol@remote.test", .. server]);
+        Assert.True(copy.Code == 0, copy.Out + copy.Err);
+        Assert.Matches(@"Messages\s+2 in 1 folders", copy.Out);
+        Assert.Matches(@"Downloaded\s+2\b", copy.Out);
+
+        // Incremental: only the new message is fetched the second time.
+        using (var client = await LoginAsync(dovecot, "carol@remote.test"))
+        {
+            await AppendAsync(client.Inbox, 13, "third", MessageFlags.None);
+            await client.DisconnectAsync(true);
+        }
+
+        var again = await ProcessTests.RunAsync(ProcessTests.Pass, password, ["backup", "imap", "--user", "carol@remote.test", .. server]);
+        Assert.True(again.Code == 0, again.Out + again.Err);
+        Assert.Matches(@"Downloaded\s+1\b", again.Out);
+        using (var repo = Rempart.Backup.Repository.BackupRepository.Open(tmp.Sub("repo"), TestData.Passphrase))
+        {
+            var snapshots = repo.ReadAllSnapshots().Snapshots;
+            Assert.Equal(2, snapshots.Count);
+            Assert.Equal(3, snapshots[^1].Messages.Count);
+        }
+
+        var wrong = await ProcessTests.RunAsync(ProcessTests.Pass, new Dictionary<string, string> { ["REMPART_IMAP_PASSWORD"] = "nope" }, ["backup", "imap", "--user", "carol@remote.test", .. server]);
+        Assert.Equal(1, wrong.Code);
+        Assert.DoesNotContain("   at ", wrong.Err);
+
+        var back = await ProcessTests.RunAsync(ProcessTests.Pass, password, ["backup", "imap-restore", "latest", "carol@remote.test/INBOX", "--folder", "Back", "--user", "dest@remote.test", .. server]);
+        Assert.True(back.Code == 0, back.Out + back.Err);
+        Assert.Contains("Appended 3 messages", back.Out);
+        using (var client = await LoginAsync(dovecot, "dest@remote.test"))
+        {
+            var folder = await client.GetFolderAsync("Back");
+            await folder.OpenAsync(FolderAccess.ReadOnly);
+            var items = await folder.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags);
+            Assert.Equal(["first", "second", "third"], items.Select(i => i.Envelope!.Subject));
+            Assert.True(items[1].Flags!.Value.HasFlag(MessageFlags.Flagged));
+        }
+    }
 }

@@ -36,7 +36,9 @@ public sealed class ProcessTests
         }
     }
 
-    private static Process Start(string passphrase, params string[] args)
+    private static Process Start(string passphrase, params string[] args) => Start(passphrase, null, args);
+
+    private static Process Start(string passphrase, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         psi.ArgumentList.Add(CliDll);
@@ -46,12 +48,19 @@ public sealed class ProcessTests
         }
 
         psi.Environment[BackupSecrets.EnvironmentVariable] = passphrase;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
+        }
+
         return Process.Start(psi)!;
     }
 
-    private static async Task<(int Code, string Out, string Err)> RunAsync(string passphrase, params string[] args)
+    private static Task<(int Code, string Out, string Err)> RunAsync(string passphrase, params string[] args) => RunAsync(passphrase, null, args);
+
+    internal static async Task<(int Code, string Out, string Err)> RunAsync(string passphrase, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        using var p = Start(passphrase, args);
+        using var p = Start(passphrase, environment, args);
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
@@ -60,7 +69,7 @@ public sealed class ProcessTests
         return (p.ExitCode, await stdout, await stderr);
     }
 
-    private static readonly string Pass = Encoding.UTF8.GetString(TestData.Passphrase);
+    internal static readonly string Pass = Encoding.UTF8.GetString(TestData.Passphrase);
 
     [Fact]
     public async Task Kill_9_during_backup_create_leaves_a_consistent_repository_and_the_next_run_reuses_the_written_chunks()
