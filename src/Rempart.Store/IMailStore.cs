@@ -164,6 +164,12 @@ public interface IBlobStore
 
     Task<BlobRef> PutAsync(ReadOnlyMemory<byte> content, CancellationToken ct = default);
 
+    /// <summary>
+    /// Stores many bodies at once, all durable on return (restores and imports): written in parallel, then one
+    /// file-system sync instead of an fsync per body.
+    /// </summary>
+    Task<IReadOnlyList<BlobRef>> PutManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> contents, CancellationToken ct = default);
+
     /// <summary>Opens the decompressed content. Throws <see cref="StoreException"/> when missing.</summary>
     Stream Open(string hash);
 

@@ -39,6 +39,7 @@ public sealed class BackupRepository : IDisposable
     private static readonly TimeSpan StaleTempAge = TimeSpan.FromHours(1);
 
     private readonly Lock _commitGate = new();
+    private readonly Lock _commitSerial = new();
     private System.Collections.Concurrent.ConcurrentDictionary<string, string> _pending = new(StringComparer.Ordinal);
     private long _pendingBytes;
     private FileStream? _lock;
@@ -165,20 +166,22 @@ public sealed class BackupRepository : IDisposable
             return (id, 0);
         }
 
-        var sealedBytes = Keys.Seal(plaintext, RepositoryKeys.ChunkAd(id), compress);
+        var (sealedBuffer, sealedLength) = Keys.SealPooled(plaintext, RepositoryKeys.ChunkAd(id), compress);
         BeforeWrite?.Invoke(ChunkPath(id));
         var tmp = Path.Combine(TmpPath, Guid.NewGuid().ToString("N"));
         try
         {
-            using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
-            {
-                file.Write(sealedBytes);
-            }
+            using var file = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None);
+            RandomAccess.Write(file, sealedBuffer.AsSpan(0, sealedLength), 0);
         }
         catch
         {
             TryDelete(tmp);
             throw;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(sealedBuffer);
         }
 
         bool added, full;
@@ -186,7 +189,7 @@ public sealed class BackupRepository : IDisposable
         {
             // Under the gate so a commit in progress cannot miss it.
             added = _pending.TryAdd(id, tmp);
-            full = added && (_pendingBytes += sealedBytes.Length) >= BatchBytes;
+            full = added && (_pendingBytes += sealedLength) >= BatchBytes;
         }
 
         if (!added)
@@ -201,26 +204,37 @@ public sealed class BackupRepository : IDisposable
             CommitPending();
         }
 
-        return (id, sealedBytes.Length);
+        return (id, sealedLength);
     }
 
     /// <summary>
     /// Makes every chunk written so far durable and visible: one file-system sync (or an fsync per file where syncfs
-    /// does not exist), then each renamed into data/, then each touched folder fsynced.
+    /// does not exist), then each renamed into data/, then a second sync for the renames (or an fsync per touched
+    /// folder).
     /// </summary>
     public void CommitPending()
     {
-        lock (_commitGate)
+        // One commit at a time; writers only wait for the swap below, not for the sync, so they keep chunking and
+        // encrypting the next batch while this one is flushed.
+        lock (_commitSerial)
         {
-            var batch = _pending;
-            _pending = new(StringComparer.Ordinal);
-            _pendingBytes = 0;
+            System.Collections.Concurrent.ConcurrentDictionary<string, string> batch;
+            lock (_commitGate)
+            {
+                batch = _pending;
+                _pending = new(StringComparer.Ordinal);
+                _pendingBytes = 0;
+            }
+
             if (batch.IsEmpty)
             {
                 return;
             }
 
-            if (!NativeFileSystem.TrySyncFileSystem(TmpPath))
+            // Contents durable before any final name exists; with syncfs the renames are made durable by a second
+            // syncfs (one call instead of an fsync for each of up to 256 prefix folders).
+            var syncfs = NativeFileSystem.TrySyncFileSystem(TmpPath);
+            if (!syncfs)
             {
                 foreach (var tmp in batch.Values)
                 {
@@ -250,6 +264,11 @@ public sealed class BackupRepository : IDisposable
                     // Committed meanwhile by a concurrent backup: same id, same content.
                     TryDelete(tmp);
                 }
+            }
+
+            if (syncfs && NativeFileSystem.TrySyncFileSystem(DataPath))
+            {
+                return;
             }
 
             foreach (var dir in touched)

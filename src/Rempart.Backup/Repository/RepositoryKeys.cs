@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using ZstdSharp;
@@ -26,6 +27,9 @@ public sealed class RepositoryKeys
     private readonly byte[] _encryption;
     private readonly byte[] _id;
 
+    // AES-GCM contexts reused across chunks (one per concurrent writer); a context is not safe for two threads at once.
+    private readonly System.Collections.Concurrent.ConcurrentBag<AesGcm> _ciphers = [];
+
     public RepositoryKeys(ReadOnlySpan<byte> master)
     {
         if (master.Length != MasterLength)
@@ -52,6 +56,23 @@ public sealed class RepositoryKeys
     /// </summary>
     public byte[] Seal(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> associatedData, bool compress, int level = 3)
     {
+        var (buffer, length) = SealPooled(payload, associatedData, compress, level);
+        try
+        {
+            return buffer.AsSpan(0, length).ToArray();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Seal"/> into a buffer rented from <see cref="ArrayPool{T}.Shared"/> (its first <c>Length</c> bytes);
+    /// the caller returns it. The chunk writer's path: no per-chunk garbage the size of the chunk.
+    /// </summary>
+    public (byte[] Buffer, int Length) SealPooled(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> associatedData, bool compress, int level = 3)
+    {
         byte[]? compressed = null;
         if (compress && payload.Length > 64)
         {
@@ -65,16 +86,27 @@ public sealed class RepositoryKeys
 
         var body = compressed ?? payload;
         var plainLength = 1 + body.Length;
-        var output = new byte[1 + NonceLength + plainLength + TagLength];
+        var length = 1 + NonceLength + plainLength + TagLength;
+        var output = ArrayPool<byte>.Shared.Rent(length);
         output[0] = EnvelopeVersion;
         var nonce = output.AsSpan(1, NonceLength);
         RandomNumberGenerator.Fill(nonce);
-        var plain = new byte[plainLength];
+
+        // Encrypted in place: the plaintext is laid out where the ciphertext goes.
+        var plain = output.AsSpan(1 + NonceLength, plainLength);
         plain[0] = compressed is null ? Raw : Zstd;
-        body.CopyTo(plain.AsSpan(1));
-        using var aes = new AesGcm(_encryption, TagLength);
-        aes.Encrypt(nonce, plain, output.AsSpan(1 + NonceLength, plainLength), output.AsSpan(1 + NonceLength + plainLength, TagLength), associatedData);
-        return output;
+        body.CopyTo(plain[1..]);
+        var aes = _ciphers.TryTake(out var cached) ? cached : new AesGcm(_encryption, TagLength);
+        try
+        {
+            aes.Encrypt(nonce, plain, plain, output.AsSpan(1 + NonceLength + plainLength, TagLength), associatedData);
+        }
+        finally
+        {
+            _ciphers.Add(aes);
+        }
+
+        return (output, length);
     }
 
     /// <summary>Authenticates and decrypts an envelope; throws <see cref="DamagedDataException"/> when it does not verify.</summary>

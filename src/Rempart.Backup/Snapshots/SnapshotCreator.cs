@@ -240,22 +240,52 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
             return previous;
         }
 
-        byte[] content;
+        // Read into a pooled buffer: most bodies are small, and a fresh array per body would be garbage at once.
+        byte[] buffer;
+        int length;
         try
         {
-            content = await File.ReadAllBytesAsync(BlobPath(blobsRoot, hash), ct);
+            using var file = File.OpenHandle(BlobPath(blobsRoot, hash), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.None);
+            var size = RandomAccess.GetLength(file);
+            if (size > int.MaxValue)
+            {
+                throw new BackupException($"message body {hash[..16]} is {size} bytes, above the 2 GiB a body may have");
+            }
+
+            buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)size);
+            length = 0;
+            try
+            {
+                int n;
+                while (length < size && (n = await RandomAccess.ReadAsync(file, buffer.AsMemory(length, (int)size - length), length, ct)) > 0)
+                {
+                    length += n;
+                }
+            }
+            catch
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                throw;
+            }
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
         }
 
-        Interlocked.Add(ref stats.ReadBytesField, content.Length);
-        Interlocked.Add(ref stats.TotalBytesField, content.Length);
+        try
+        {
+            Interlocked.Add(ref stats.ReadBytesField, length);
+            Interlocked.Add(ref stats.TotalBytesField, length);
 
-        // Blob files are already zstd frames: compressing again would cost time for nothing.
-        var chunks = StoreBytes(content, compress: false, stats);
-        return new BlobEntry(hash, content.Length, chunks);
+            // Blob files are already zstd frames: compressing again would cost time for nothing.
+            var chunks = StoreBytes(buffer.AsSpan(0, length), compress: false, stats);
+            return new BlobEntry(hash, length, chunks);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private List<string> StoreBytes(ReadOnlySpan<byte> content, bool compress, SnapshotStats stats)

@@ -137,6 +137,74 @@ public sealed class FileBlobStore : IBlobStore
         }
     }
 
+    public async Task<IReadOnlyList<BlobRef>> PutManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> contents, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(contents);
+        var refs = new BlobRef[contents.Count];
+        var written = new System.Collections.Concurrent.ConcurrentBag<(string Tmp, string Hash)>();
+        try
+        {
+            await Parallel.ForAsync(0, contents.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
+            {
+                var content = contents[i];
+                var hash = HashOf(content.Span);
+                refs[i] = new BlobRef(hash, content.Length);
+                if (TouchExisting(PathOf(hash)))
+                {
+                    return;
+                }
+
+                byte[] compressed;
+                using (var compressor = new Compressor(_level))
+                {
+                    compressed = compressor.Wrap(content.Span).ToArray();
+                }
+
+                var tmpPath = NewTempPath();
+                written.Add((tmpPath, hash));
+                await using var file = new FileStream(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBufferSize, FileOptions.Asynchronous);
+                await file.WriteAsync(compressed, token);
+            });
+
+            if (written.IsEmpty)
+            {
+                return refs;
+            }
+
+            // Contents durable before any final name exists, then the renames made durable by a second sync.
+            var syncfs = NativeFileSystem.TrySyncFileSystem(_tmp);
+            if (!syncfs)
+            {
+                foreach (var (tmp, _) in written)
+                {
+                    using var file = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite);
+                    file.Flush(flushToDisk: true);
+                }
+            }
+
+            foreach (var (tmp, hash) in written)
+            {
+                MoveIntoPlace(tmp, hash, syncFolders: !syncfs);
+            }
+
+            if (syncfs)
+            {
+                NativeFileSystem.TrySyncFileSystem(_root);
+            }
+
+            return refs;
+        }
+        catch
+        {
+            foreach (var (tmp, _) in written)
+            {
+                TryDelete(tmp);
+            }
+
+            throw;
+        }
+    }
+
     public Stream Open(string hash)
     {
         var path = PathOf(hash);
@@ -258,7 +326,7 @@ public sealed class FileBlobStore : IBlobStore
 
     private string NewTempPath() => Path.Combine(_tmp, Guid.NewGuid().ToString("N"));
 
-    private void MoveIntoPlace(string tmpPath, string hash)
+    private void MoveIntoPlace(string tmpPath, string hash, bool syncFolders = true)
     {
         var level1 = Path.Combine(_root, hash[..2]);
         var level2 = Path.Combine(level1, hash[2..4]);
@@ -281,6 +349,11 @@ public sealed class FileBlobStore : IBlobStore
         catch (IOException) when (File.Exists(target))
         {
             TryDelete(tmpPath);
+            return;
+        }
+
+        if (!syncFolders)
+        {
             return;
         }
 
