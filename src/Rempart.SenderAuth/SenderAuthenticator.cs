@@ -40,7 +40,7 @@ public sealed partial class SenderAuthenticator
         ArgumentNullException.ThrowIfNull(dns);
         ArgumentNullException.ThrowIfNull(loggers);
         this.options = options;
-        var lookup = new DnsLookup(dns);
+        var lookup = new DnsLookup(dns, time);
         Suffixes = PublicSuffixList.Load(options.PublicSuffixListPath);
         spf = new SpfEvaluator(lookup, options.SpfLookupLimit, options.SpfVoidLookupLimit);
         var locator = new DnsDkimKeyLocator(lookup, options.DkimKeyCacheTime, time ?? TimeProvider.System);

@@ -26,9 +26,36 @@ internal sealed record DnsAnswer<T>(DnsOutcome Outcome, IReadOnlyList<T> Records
     public static DnsAnswer<T> Fail(string error) => new(DnsOutcome.Error, [], error);
 }
 
-/// <summary>The few record types sender authentication reads, with the three outcomes SPF and DMARC tell apart.</summary>
-internal sealed class DnsLookup(ILookupClient client)
+/// <summary>
+/// The few record types sender authentication reads, with the three outcomes SPF and DMARC tell apart.
+/// A resolver that stops answering is not waited for on every message: after <see cref="TimeoutsToOpen"/> timeouts in
+/// a row, lookups fail at once (a temporary error, as a timeout would) for <see cref="OpenFor"/>, then one lookup is
+/// tried again; any answer closes the breaker. Without it each message would wait the timeout for every lookup
+/// (SPF, DKIM keys, DMARC), which turns a DNS outage into a mail-flow outage.
+/// </summary>
+internal sealed class DnsLookup(ILookupClient client, TimeProvider? time = null)
 {
+    public const int TimeoutsToOpen = 3;
+
+    public static readonly TimeSpan OpenFor = TimeSpan.FromSeconds(30);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Lock _gate = new();
+    private int _timeoutsInARow;
+    private long _openUntil;
+
+    /// <summary>True while lookups are skipped because the resolver stopped answering.</summary>
+    public bool ResolverDown
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _timeoutsInARow >= TimeoutsToOpen && _time.GetTimestamp() < _openUntil;
+            }
+        }
+    }
+
     /// <summary>The server's DNS client (<see cref="DnsClientFactory"/>): the same resolvers as MX lookups.</summary>
     public static LookupClient CreateClient(DnsOptions options) => DnsClientFactory.Create(options);
 
@@ -51,6 +78,11 @@ internal sealed class DnsLookup(ILookupClient client)
 
     private async Task<DnsAnswer<T>> QueryAsync<T>(string name, QueryType type, Func<IDnsQueryResponse, IEnumerable<T>> select, CancellationToken ct)
     {
+        if (ResolverDown)
+        {
+            return DnsAnswer<T>.Fail($"{type} lookup for {name} skipped: the resolver did not answer the last {TimeoutsToOpen} lookups");
+        }
+
         IDnsQueryResponse response;
         try
         {
@@ -58,13 +90,25 @@ internal sealed class DnsLookup(ILookupClient client)
         }
         catch (DnsResponseException ex)
         {
+            if (ex.Code == DnsResponseCode.ConnectionTimeout)
+            {
+                RecordTimeout();
+            }
+
             return DnsAnswer<T>.Fail($"{type} lookup for {name} failed: {ex.Message}");
         }
+
         catch (ArgumentException ex)
         {
             // DnsClient refuses names it cannot encode (labels over 63 octets, empty labels): nothing can exist there.
             _ = ex;
             return DnsAnswer<T>.Empty;
+        }
+
+        // Any answer, even an error code, means the resolver is there.
+        lock (_gate)
+        {
+            _timeoutsInARow = 0;
         }
 
         if (response.Header.ResponseCode == DnsHeaderResponseCode.NotExistentDomain)
@@ -79,5 +123,16 @@ internal sealed class DnsLookup(ILookupClient client)
 
         var records = select(response).ToList();
         return records.Count == 0 ? DnsAnswer<T>.Empty : new DnsAnswer<T>(DnsOutcome.Records, records, null);
+    }
+
+    private void RecordTimeout()
+    {
+        lock (_gate)
+        {
+            if (++_timeoutsInARow >= TimeoutsToOpen)
+            {
+                _openUntil = _time.GetTimestamp() + (long)(OpenFor.TotalSeconds * _time.TimestampFrequency);
+            }
+        }
     }
 }
