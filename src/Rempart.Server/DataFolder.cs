@@ -22,6 +22,9 @@ public sealed class DataFolder
     /// <summary>Anti-spam classifier models (global and per user).</summary>
     public string SpamPath => Path.Combine(Root, "spam");
 
+    /// <summary>Protection state kept across restarts: the IP reputation table (reputation.json).</summary>
+    public string ReputationPath => Path.Combine(Root, "protection", "reputation.json");
+
     /// <summary>Health, alerting and report state (alert state file, probe account secret).</summary>
     public string MonitoringPath => Path.Combine(Root, "monitoring");
 

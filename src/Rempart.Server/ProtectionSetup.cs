@@ -20,12 +20,18 @@ namespace Rempart.Server;
 /// dkim/, spam/), and the background work it needs (trace writer, quarantine sweeper). Disposed by the server after
 /// the listeners stopped.
 /// </summary>
-public sealed class ProtectionSetup : IAsyncDisposable
+public sealed partial class ProtectionSetup : IAsyncDisposable
 {
+    /// <summary>How often the reputation table is saved (and at shutdown): a crash loses at most this much of it.</summary>
+    public static readonly TimeSpan ReputationSaveInterval = TimeSpan.FromMinutes(5);
+
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _sweeper;
+    private readonly Task _reputationSaver;
+    private readonly string _reputationPath;
+    private readonly ILogger _logger;
 
-    private ProtectionSetup(ProtectionServices services, IMessageFilter filter, IOutboundSigner signer, TraceRecorder trace, SpamEngine? spam, QuarantineSweeper sweeper)
+    private ProtectionSetup(ProtectionServices services, IMessageFilter filter, IOutboundSigner signer, TraceRecorder trace, SpamEngine? spam, QuarantineSweeper sweeper, string reputationPath, ILogger logger)
     {
         Services = services;
         Filter = filter;
@@ -34,6 +40,9 @@ public sealed class ProtectionSetup : IAsyncDisposable
         Spam = spam;
         _sweeper = sweeper.StartAsync(_stop.Token);
         SweeperService = sweeper;
+        _reputationPath = reputationPath;
+        _logger = logger;
+        _reputationSaver = SaveReputationPeriodicallyAsync(_stop.Token);
     }
 
     public ProtectionServices Services { get; }
@@ -78,8 +87,74 @@ public sealed class ProtectionSetup : IAsyncDisposable
             ? new DkimOutboundSigner(new OutboundDkimSigner(new DkimKeyStore(data.DkimPath, p.SenderAuth.DkimSelectorPrefix, TimeProvider.System), loggers.CreateLogger<OutboundDkimSigner>()))
             : NoOutboundSigner.Instance;
         var sweeper = new QuarantineSweeper(quarantine, p.Quarantine, loggers.CreateLogger<QuarantineSweeper>());
-        return new ProtectionSetup(services, new ProtectionFilter(services), signer, trace, spam, sweeper);
+        var logger = loggers.CreateLogger<ProtectionSetup>();
+        LoadReputation(services.Reputation, data.ReputationPath, logger);
+        return new ProtectionSetup(services, new ProtectionFilter(services), signer, trace, spam, sweeper, data.ReputationPath, logger);
     }
+
+    /// <summary>Takes the saved reputation table; an unreadable one is set aside (renamed) and the server starts without it.</summary>
+    private static void LoadReputation(ReputationTracker reputation, string path, ILogger logger)
+    {
+        try
+        {
+            if (ReputationFile.Load(path) is { } entries)
+            {
+                LogReputationLoaded(logger, reputation.Import(entries), entries.Count, path);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            var aside = path + ".unreadable-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
+            try
+            {
+                File.Move(path, aside, overwrite: true);
+            }
+            catch (IOException)
+            {
+            }
+
+            LogReputationUnreadable(logger, path, aside, ex.Message);
+        }
+    }
+
+    private async Task SaveReputationPeriodicallyAsync(CancellationToken stop)
+    {
+        await Task.Yield();
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(ReputationSaveInterval, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            SaveReputation();
+        }
+    }
+
+    private void SaveReputation()
+    {
+        try
+        {
+            ReputationFile.Save(_reputationPath, Services.Reputation.Export());
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogReputationSaveFailed(_logger, _reputationPath, ex);
+        }
+    }
+
+    [LoggerMessage(EventId = (int)Rempart.Telemetry.EventIds.ProtectionReputationLoaded, Level = LogLevel.Information, Message = "IP reputation: {Taken} of {Count} saved entries loaded from {Path}")]
+    private static partial void LogReputationLoaded(ILogger logger, int taken, int count, string path);
+
+    [LoggerMessage(EventId = (int)Rempart.Telemetry.EventIds.ProtectionReputationUnreadable, Level = LogLevel.Warning, Message = "IP reputation file {Path} is unreadable ({Reason}); moved to {Aside}, starting with an empty table")]
+    private static partial void LogReputationUnreadable(ILogger logger, string path, string aside, string reason);
+
+    [LoggerMessage(EventId = (int)Rempart.Telemetry.EventIds.ProtectionReputationSaveFailed, Level = LogLevel.Error, Message = "IP reputation could not be saved to {Path}; the next save tries again")]
+    private static partial void LogReputationSaveFailed(ILogger logger, string path, Exception ex);
 
     public async ValueTask DisposeAsync()
     {
@@ -92,6 +167,9 @@ public sealed class ProtectionSetup : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+
+        await _reputationSaver;
+        SaveReputation();
 
         SweeperService.Dispose();
         Services.Quarantine.Dispose();

@@ -64,6 +64,9 @@ public enum EventIds
     ProtectionRateLimited = 8002,
     ProtectionStageFailed = 8003,
     ProtectionExternalForwardDropped = 8004,
+    ProtectionReputationLoaded = 8005,
+    ProtectionReputationUnreadable = 8006,
+    ProtectionReputationSaveFailed = 8007,
 
     // 8300 anti-spam (Rempart.Antispam)
     SpamModelLoaded = 8300,

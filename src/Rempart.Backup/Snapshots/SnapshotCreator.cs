@@ -20,8 +20,8 @@ public readonly record struct BackupProgress(string Phase, long Done, long Total
 /// </summary>
 public sealed class SnapshotCreator(BackupRepository repository, TimeProvider time)
 {
-    /// <summary>Folders of the data folder copied whole when present (certificates, DKIM keys, spam models).</summary>
-    public static readonly IReadOnlyList<string> ExtraFolders = ["tls", "dkim", "spam"];
+    /// <summary>Folders of the data folder copied whole when present (certificates, DKIM keys, spam models, IP reputation).</summary>
+    public static readonly IReadOnlyList<string> ExtraFolders = ["tls", "dkim", "spam", "protection"];
 
     public const string DatabaseName = "rempart.db";
     public const string ConfigName = "rempart.json";

@@ -31,11 +31,16 @@ public sealed record ReputationScore(double Score, double Volume, string Scope)
     public static readonly ReputationScore Neutral = new(0, 0, "none");
 }
 
+/// <summary>One key's decayed counters, as saved to and loaded from <see cref="ReputationFile"/>.</summary>
+public sealed record ReputationEntry(string Key, double Ham, double Spam, double Malware, double UnknownRecipients, double AuthFailures, DateTimeOffset LastSeen);
+
 /// <summary>
 /// Our own IP reputation, built from what this server saw: per address and per network (/24 for IPv4, /64 for
 /// IPv6, so a spammer hopping inside its block keeps its record). Counters decay with a one-day half-life, so a
 /// reformed sender recovers. Nothing is scored until <see cref="ConnectionFilterOptions.ReputationMinimumVolume"/>
-/// events were seen: a new sender starts neutral. Kept in memory and bounded in size (least recently seen dropped).
+/// events were seen: a new sender starts neutral. Kept in memory and bounded in size (least recently seen dropped);
+/// the server saves it to the data folder every few minutes and at shutdown, and loads it at start
+/// (<see cref="ReputationFile"/>), so a restart does not give a known spammer a clean slate.
 /// </summary>
 public sealed class ReputationTracker
 {
@@ -113,6 +118,59 @@ public sealed class ReputationTracker
         return best;
     }
 
+    /// <summary>Every tracked key's counters (for saving).</summary>
+    public IReadOnlyList<ReputationEntry> Export()
+    {
+        var list = new List<ReputationEntry>(_entries.Count);
+        foreach (var (key, c) in _entries)
+        {
+            lock (c)
+            {
+                list.Add(c.ToEntry(key));
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// Adds saved counters (at start, before any traffic). Entries with an unknown key form or counters that are not
+    /// finite non-negative numbers are skipped; returns how many were taken.
+    /// </summary>
+    public int Import(IEnumerable<ReputationEntry> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var taken = 0;
+        foreach (var e in entries)
+        {
+            if (e is null || !IsValidKey(e.Key) || !Counters.TryCreate(e, out var counters))
+            {
+                continue;
+            }
+
+            _entries[e.Key] = counters;
+            taken++;
+        }
+
+        if (_entries.Count > _maxEntries)
+        {
+            Evict();
+        }
+
+        return taken;
+    }
+
+    private static bool IsValidKey(string? key)
+    {
+        if (string.IsNullOrEmpty(key) || key.Length > 64)
+        {
+            return false;
+        }
+
+        var slash = key.IndexOf('/', StringComparison.Ordinal);
+        return IPAddress.TryParse(slash < 0 ? key : key[..slash], out _) && (slash < 0 || key[(slash + 1)..] is "24" or "64");
+    }
+
     /// <summary>The address and its /24 (IPv4) or /64 (IPv6) network.</summary>
     internal static (string Host, string Network) Keys(IPAddress address)
     {
@@ -150,6 +208,14 @@ public sealed class ReputationTracker
         private double _auth;
 
         public DateTimeOffset LastSeen { get; private set; }
+
+        public static bool TryCreate(ReputationEntry e, out Counters counters)
+        {
+            counters = new Counters { _ham = e.Ham, _spam = e.Spam, _malware = e.Malware, _unknown = e.UnknownRecipients, _auth = e.AuthFailures, LastSeen = e.LastSeen };
+            return new[] { e.Ham, e.Spam, e.Malware, e.UnknownRecipients, e.AuthFailures }.All(v => double.IsFinite(v) && v >= 0);
+        }
+
+        public ReputationEntry ToEntry(string key) => new(key, _ham, _spam, _malware, _unknown, _auth, LastSeen);
 
         public double Volume => _ham + _spam + _malware + _unknown + _auth;
 
