@@ -29,7 +29,10 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     private readonly string _modelFolder;
     private readonly IBlobStore? _blobs;
     private readonly ILogger _logger;
-    private readonly BayesModel _global;
+    private volatile BayesModel _global;
+
+    // The global model file as last read or written by this process: another writer (`rempart spam train`) changes it.
+    private (DateTime Time, long Length) _globalStamp;
     private readonly ConcurrentDictionary<long, BayesModel> _users = new();
     private readonly Channel<FeedbackItem> _queue;
     private readonly Task _worker;
@@ -51,6 +54,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         Directory.CreateDirectory(_modelFolder);
         _global = LoadModel(GlobalPath, out var loaded);
+        _globalStamp = Stamp(GlobalPath);
         ModelLoaded = loaded;
         _queue = Channel.CreateBounded<FeedbackItem>(new BoundedChannelOptions(options.LearnQueueCapacity)
         {
@@ -68,14 +72,15 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     {
         get
         {
-            _global.Lock.EnterReadLock();
+            var global = _global;
+            global.Lock.EnterReadLock();
             try
             {
-                return _global.SpamMessages + _global.HamMessages;
+                return global.SpamMessages + global.HamMessages;
             }
             finally
             {
-                _global.Lock.ExitReadLock();
+                global.Lock.ExitReadLock();
             }
         }
     }
@@ -168,23 +173,24 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     private double? Classify(HashSet<uint> tokens, long? accountId)
     {
         var user = accountId is { } id ? GetUserModel(id, create: false) : null;
-        _global.Lock.EnterReadLock();
+        var global = _global;
+        global.Lock.EnterReadLock();
         try
         {
-            if (_global.SpamMessages < _options.MinMessagesForBayes || _global.HamMessages < _options.MinMessagesForBayes)
+            if (global.SpamMessages < _options.MinMessagesForBayes || global.HamMessages < _options.MinMessagesForBayes)
             {
                 return null;
             }
 
             if (user is null)
             {
-                return Combine(tokens, _global, null);
+                return Combine(tokens, global, null);
             }
 
             user.Lock.EnterReadLock();
             try
             {
-                return Combine(tokens, _global, user.Tokens.Count >= _options.MinTokensForUserModel ? user : null);
+                return Combine(tokens, global, user.Tokens.Count >= _options.MinTokensForUserModel ? user : null);
             }
             finally
             {
@@ -193,7 +199,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         }
         finally
         {
-            _global.Lock.ExitReadLock();
+            global.Lock.ExitReadLock();
         }
     }
 
@@ -371,6 +377,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
                 }
                 catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
                 {
+                    ReloadGlobalIfChanged();
                     Liveness?.Beat(Volatile.Read(ref _pending));
                     continue;
                 }
@@ -507,9 +514,49 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes the global model file again when another process wrote it since this one read or saved it (a
+    /// <c>rempart spam train</c> while the server runs): checked on the learner's idle beat (30 s) and before every save
+    /// of the global model, so the server never overwrites a newer training with its older copy. Global updates learned
+    /// here and not yet saved (only with <c>junkMovesTrainGlobal</c>) are dropped in favour of the file. Returns true
+    /// when it reloaded.
+    /// </summary>
+    public bool ReloadGlobalIfChanged()
+    {
+        lock (_saveLock)
+        {
+            var stamp = Stamp(GlobalPath);
+            if (stamp == _globalStamp || stamp.Length == 0)
+            {
+                return false;
+            }
+
+            var fresh = LoadModel(GlobalPath, out var loaded);
+            _globalStamp = Stamp(GlobalPath);
+            if (!loaded)
+            {
+                return false;
+            }
+
+            _global = fresh;
+            return true;
+        }
+    }
+
+    private static (DateTime Time, long Length) Stamp(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? (info.LastWriteTimeUtc, info.Length) : (default, 0);
+    }
+
     /// <summary>Saves one model (null = global) if it changed. Failures are logged; the model stays in memory.</summary>
     public void Save(long? accountId)
     {
+        if (accountId is null)
+        {
+            ReloadGlobalIfChanged();
+        }
+
         var model = accountId is { } a ? GetUserModel(a, create: false) : _global;
         if (model is not null)
         {
@@ -520,6 +567,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     /// <summary>Saves every changed model.</summary>
     public void SaveAll()
     {
+        ReloadGlobalIfChanged();
         Save(_global, GlobalPath);
         foreach (var (id, model) in _users)
         {
@@ -551,6 +599,10 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
             try
             {
                 AtomicFile.Write(path, data);
+                if (ReferenceEquals(model, _global))
+                {
+                    _globalStamp = Stamp(path);
+                }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -563,16 +615,17 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     /// <summary>Sizes of the models, for <c>rempart spam status</c>.</summary>
     public SpamModelStatus GetStatus()
     {
-        _global.Lock.EnterReadLock();
+        var global = _global;
+        global.Lock.EnterReadLock();
         SpamModelStatus status;
         try
         {
-            status = new SpamModelStatus(_global.SpamMessages, _global.HamMessages, _global.Tokens.Count, 0,
+            status = new SpamModelStatus(global.SpamMessages, global.HamMessages, global.Tokens.Count, 0,
                 File.Exists(GlobalPath) ? new FileInfo(GlobalPath).Length : 0, _options.MinMessagesForBayes);
         }
         finally
         {
-            _global.Lock.ExitReadLock();
+            global.Lock.ExitReadLock();
         }
 
         var usersFolder = Path.Combine(_modelFolder, UsersFolderName);

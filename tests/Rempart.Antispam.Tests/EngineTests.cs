@@ -326,6 +326,44 @@ public class EngineTests
     }
 
     [Fact]
+    public void A_running_engine_takes_a_training_made_by_another_process_and_never_overwrites_it()
+    {
+        using var folder = new TempFolder();
+        var models = Path.Combine(folder.Path, "spam");
+        var global = Path.Combine(models, "global.bayes");
+        using var server = new SpamEngine(Fixtures.Options(), models, null, NullLogger.Instance);
+        Assert.Equal(0, server.GlobalMessagesLearned);
+        Assert.False(server.ReloadGlobalIfChanged());
+
+        // `rempart spam train` while the server runs: its own engine over the same folder.
+        long trained;
+        using (var cli = new SpamEngine(Fixtures.Options(), models, null, NullLogger.Instance))
+        {
+            Fixtures.Train(cli);
+            cli.SaveAll();
+            trained = cli.GlobalMessagesLearned;
+        }
+
+        Assert.True(trained > 0);
+        var written = File.ReadAllBytes(global);
+
+        // The server learned something globally meanwhile (junkMovesTrainGlobal), not saved yet: its save must not
+        // replace the newer training with its own older copy.
+        Assert.True(server.Learn(Fixtures.Variant("newsletter.eml", 50), isSpam: true, accountId: null));
+        server.SaveAll();
+        Assert.Equal(written, File.ReadAllBytes(global));
+        Assert.Equal(trained, server.GlobalMessagesLearned);
+        Assert.False(server.ReloadGlobalIfChanged());
+
+        // From now on its own changes are saved over the file it took.
+        Assert.True(server.Learn(Fixtures.Variant("newsletter.eml", 51), isSpam: true, accountId: null));
+        server.SaveAll();
+        Assert.NotEqual(written, File.ReadAllBytes(global));
+        using var restarted = new SpamEngine(Fixtures.Options(), models, null, NullLogger.Instance);
+        Assert.Equal(trained + 1, restarted.GlobalMessagesLearned);
+    }
+
+    [Fact]
     public async Task Junk_feedback_for_a_missing_blob_is_logged_not_thrown()
     {
         using var folder = new TempFolder();
