@@ -31,8 +31,10 @@ cd "$WORK"
 RESULTS="$WORK/times.txt"
 : > "$RESULTS"
 # t NAME CMD...: runs CMD, appends "NAME seconds" to the results.
+# Each step starts with no dirty pages left by the previous one (a tool that syncs must not pay for another's writes).
 t() {
   name=$1; shift
+  sync
   s=$(date +%s.%N)
   "$@" > "$WORK/log-$name.txt" 2>&1 || { echo "FAILED: $name (see $WORK/log-$name.txt)" >&2; tail -5 "$WORK/log-$name.txt" >&2; exit 1; }
   e=$(date +%s.%N)

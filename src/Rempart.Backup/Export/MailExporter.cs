@@ -22,6 +22,9 @@ public sealed record ExportResult(int Folders, int Messages);
 /// </summary>
 public static class MailExporter
 {
+    /// <summary>Messages imported per transaction.</summary>
+    private const int ImportBatch = 200;
+
     private static readonly byte[] FromPrefix = "From "u8.ToArray();
 
     private static readonly (char Letter, string Flag)[] MaildirFlags =
@@ -137,14 +140,24 @@ public static class MailExporter
             }
         }
 
+        // Runs of messages for one folder go in by batches: bodies stored with one sync, one transaction per batch.
         var folders = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (name, bytes, flags, date) in items)
+        for (var start = 0; start < items.Count;)
         {
+            var name = items[start].Folder;
+            var end = start;
+            while (end < items.Count && end - start < ImportBatch && string.Equals(items[end].Folder, name, StringComparison.Ordinal))
+            {
+                end++;
+            }
+
             var target = folder is null ? name : IsInbox(name) ? folder : folder + "/" + name;
             var box = await store.Messages.GetMailboxAsync(account.Id, target, ct) ?? await store.Messages.CreateMailboxAsync(account.Id, target, null, ct);
             folders.Add(box.Name);
-            var blob = await store.Blobs.PutAsync(bytes, ct);
-            await store.Messages.AppendAsync(box.Id, blob, flags, date, ct);
+            var batch = items.GetRange(start, end - start);
+            var blobs = await store.Blobs.PutManyAsync([.. batch.Select(b => (ReadOnlyMemory<byte>)b.Bytes)], ct);
+            await store.Messages.AppendManyAsync(box.Id, [.. batch.Select((b, k) => new AppendItem(blobs[k], b.Flags, b.Date))], ct);
+            start = end;
         }
 
         return new ExportResult(folders.Count, items.Count);
