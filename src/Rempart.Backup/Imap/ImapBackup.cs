@@ -32,7 +32,7 @@ public sealed class ImapBackup(BackupRepository repository, TimeProvider time)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         repository.Lock(exclusive: false);
-        var previous = repository.ReadAllSnapshots().Snapshots.LastOrDefault(s => s.Kind == "imap" && s.Host == source.Label);
+        var previous = repository.ReadLatestSnapshot(kind: "imap", host: source.Label);
         var previousBlobs = previous?.Blobs.ToDictionary(b => b.Hash, StringComparer.Ordinal) ?? [];
         var byMessageId = new Dictionary<(string, long), MessageEntry>();
         foreach (var m in previous?.Messages ?? [])

@@ -339,7 +339,36 @@ public sealed class BackupRepository : IDisposable
         WriteAtomic(Path.Combine(SnapshotsPath, manifest.Id), bytes, overwrite: false);
     }
 
-    public SnapshotManifest ReadSnapshot(string id)
+    public SnapshotManifest ReadSnapshot(string id) => ReadSnapshot(id, summaryOnly: false);
+
+    /// <summary>The manifest's header only (<see cref="SnapshotManifest.DeserializeSummary"/>): for choosing a snapshot.</summary>
+    public SnapshotManifest ReadSnapshotSummary(string id) => ReadSnapshot(id, summaryOnly: true);
+
+    /// <summary>Headers of every readable snapshot, oldest first (damaged ones left out).</summary>
+    public IReadOnlyList<SnapshotManifest> ReadSnapshotSummaries()
+    {
+        var good = new List<SnapshotManifest>();
+        foreach (var id in ListSnapshotIds())
+        {
+            try
+            {
+                good.Add(ReadSnapshotSummary(id));
+            }
+            catch (BackupException)
+            {
+            }
+        }
+
+        return [.. good.OrderBy(s => s.Time).ThenBy(s => s.Id, StringComparer.Ordinal)];
+    }
+
+    /// <summary>The newest readable snapshot of a kind (and host when given), read whole; null when there is none.</summary>
+    public SnapshotManifest? ReadLatestSnapshot(string? kind = null, string? host = null) =>
+        ReadSnapshotSummaries().LastOrDefault(s => (kind is null || s.Kind == kind) && (host is null || s.Host == host)) is { } latest
+            ? ReadSnapshot(latest.Id)
+            : null;
+
+    private SnapshotManifest ReadSnapshot(string id, bool summaryOnly)
     {
         ValidateId32(id);
         var path = Path.Combine(SnapshotsPath, id);
@@ -358,7 +387,7 @@ public sealed class BackupRepository : IDisposable
             throw new DamagedDataException($"snapshot manifest {id}: {ex.Message}", ex);
         }
 
-        return SnapshotManifest.Deserialize(plain, id);
+        return summaryOnly ? SnapshotManifest.DeserializeSummary(plain, id) : SnapshotManifest.Deserialize(plain, id);
     }
 
     public IReadOnlyList<string> ListSnapshotIds() =>
@@ -389,8 +418,7 @@ public sealed class BackupRepository : IDisposable
     {
         if (string.Equals(reference, "latest", StringComparison.OrdinalIgnoreCase))
         {
-            var all = ReadAllSnapshots().Snapshots;
-            return all.Count > 0 ? all[^1] : throw new BackupException($"the repository {Root} has no snapshot yet; make one with: rempart backup create");
+            return ReadLatestSnapshot() ?? throw new BackupException($"the repository {Root} has no snapshot yet; make one with: rempart backup create");
         }
 
         var matches = ListSnapshotIds().Where(i => i.StartsWith(reference.ToLowerInvariant(), StringComparison.Ordinal)).ToList();

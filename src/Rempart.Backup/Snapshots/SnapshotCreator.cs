@@ -37,7 +37,7 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
         }
 
         repository.Lock(exclusive: false);
-        var previous = repository.ReadAllSnapshots().Snapshots.LastOrDefault(s => s.Kind == "server");
+        var previous = repository.ReadLatestSnapshot(kind: "server");
         var known = previous?.Blobs.ToDictionary(b => b.Hash, StringComparer.Ordinal) ?? [];
         var stats = new SnapshotStats();
         var work = Path.Combine(Path.GetTempPath(), "rempart-backup-" + Guid.NewGuid().ToString("N"));

@@ -73,6 +73,37 @@ public sealed class SnapshotManifest
         return manifest;
     }
 
+    /// <summary>
+    /// Only the header (version, id, time, host, kind, tag, stats), without the catalog arrays: what choosing a
+    /// snapshot needs. The arrays are skipped by the parser, not built, which is most of the cost for a large server.
+    /// </summary>
+    public static SnapshotManifest DeserializeSummary(ReadOnlySpan<byte> json, string id)
+    {
+        Header? header;
+        try
+        {
+            header = JsonSerializer.Deserialize<Header>(json, Json);
+        }
+        catch (JsonException ex)
+        {
+            throw new DamagedDataException($"snapshot manifest {id} is not valid: {ex.Message}", ex);
+        }
+
+        if (header is null || !string.Equals(header.Id, id, StringComparison.Ordinal))
+        {
+            throw new DamagedDataException($"snapshot manifest {id} does not name itself (moved or swapped)");
+        }
+
+        if (header.Version > CurrentVersion)
+        {
+            throw new BackupException($"snapshot {id} has manifest version {header.Version}; this Rempart reads up to {CurrentVersion}");
+        }
+
+        return new SnapshotManifest { Version = header.Version, Id = header.Id, Time = header.Time, Host = header.Host, Kind = header.Kind, Tag = header.Tag, Stats = header.Stats };
+    }
+
+    private sealed record Header(int Version, string Id, DateTimeOffset Time, string Host, string Kind, string? Tag, SnapshotStats Stats);
+
     /// <summary>Short id shown to people (like git's abbreviated hashes).</summary>
     [JsonIgnore]
     public string ShortId => Id[..8];
