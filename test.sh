@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 # (tests/Rempart.Integration.Tests/PeersPostfix.cs); the packaged system instance must never run.
 need=()
 for p in swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl isync python3 ca-certificates postfix dnsmasq-base \
-         clamav-daemon publicsuffix dovecot-imapd dovecot-pop3d chromium fonts-dejavu-core; do
+         clamav-daemon publicsuffix dovecot-imapd dovecot-pop3d chromium fonts-dejavu-core libargon2-1 argon2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

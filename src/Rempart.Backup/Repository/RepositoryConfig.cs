@@ -3,7 +3,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Konscious.Security.Cryptography;
 
 namespace Rempart.Backup.Repository;
 
@@ -215,13 +214,6 @@ public sealed class RepositoryConfig
             throw new BackupException("the backup passphrase is empty");
         }
 
-        using var argon = new Argon2id(passphrase.ToArray())
-        {
-            Salt = salt,
-            MemorySize = kdf.MemoryKib,
-            Iterations = kdf.Iterations,
-            DegreeOfParallelism = kdf.Parallelism,
-        };
-        return argon.GetBytes(32);
+        return Rempart.Store.Auth.Argon2.Argon2id(passphrase, salt, kdf.MemoryKib, kdf.Iterations, kdf.Parallelism, 32);
     }
 }

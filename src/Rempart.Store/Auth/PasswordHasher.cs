@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using Konscious.Security.Cryptography;
 
 namespace Rempart.Store.Auth;
 
@@ -84,14 +83,7 @@ public sealed class PasswordHasher(int memoryKib = 19456, int iterations = 2, in
 
     private static byte[] Compute(string password, byte[] salt, int m, int t, int p, int length)
     {
-        using var argon = new Argon2id(Encoding.UTF8.GetBytes(password))
-        {
-            Salt = salt,
-            MemorySize = m,
-            Iterations = t,
-            DegreeOfParallelism = p,
-        };
-        return argon.GetBytes(length);
+        return Argon2.Argon2id(Encoding.UTF8.GetBytes(password), salt, m, t, p, length);
     }
 
     private static string B64(byte[] data) => Convert.ToBase64String(data).TrimEnd('=');
