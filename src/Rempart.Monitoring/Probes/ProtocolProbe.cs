@@ -135,7 +135,7 @@ public static class ProtocolProbe
         var select = await dialog.CommandAsync("SELECT INBOX", "SELECT INBOX", ct);
         var exists = select.Untagged.Select(ParseExists).FirstOrDefault(n => n is not null);
         await dialog.CommandAsync("LOGOUT", "LOGOUT", ct);
-        return exists is null ? "LOGIN and SELECT INBOX accepted" : $"LOGIN and SELECT INBOX accepted, {exists} messages";
+        return exists is null ? "logged in, INBOX selected" : $"logged in, INBOX selected, {exists} messages";
     }
 
     private static string? ParseExists(string line)

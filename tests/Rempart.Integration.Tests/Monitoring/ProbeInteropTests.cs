@@ -62,8 +62,8 @@ public sealed class ProbeInteropTests(ProbeDovecotFixture fixture) : IClassFixtu
             Assert.DoesNotContain(ProbeDovecotFixture.Password, result.ToJsonString(), StringComparison.Ordinal);
         }
 
-        Assert.StartsWith("LOGIN and SELECT INBOX accepted", (string)results[0]["detail"]!, StringComparison.Ordinal);
-        Assert.StartsWith("LOGIN and SELECT INBOX accepted", (string)results[1]["detail"]!, StringComparison.Ordinal);
+        Assert.StartsWith("logged in, INBOX selected", (string)results[0]["detail"]!, StringComparison.Ordinal);
+        Assert.StartsWith("logged in, INBOX selected", (string)results[1]["detail"]!, StringComparison.Ordinal);
         Assert.StartsWith("USER/PASS and STAT accepted, 0 messages", (string)results[2]["detail"]!, StringComparison.Ordinal);
         Assert.StartsWith("USER/PASS and STAT accepted", (string)results[3]["detail"]!, StringComparison.Ordinal);
         var imapSteps = results[0]["steps"]!.AsArray().Select(s => (string)s!).ToList();
