@@ -19,8 +19,10 @@ public sealed record RestoreResult(int Files, int Blobs, int Messages, long Byte
 /// <summary>Full disaster recovery into an empty data folder, and granular restore through the store API.</summary>
 public sealed class SnapshotRestorer(BackupRepository repository)
 {
-    /// <summary>Messages appended per transaction by a granular restore.</summary>
-    private const int RestoreBatch = 200;
+    /// <summary>Messages (and stored bytes) a granular restore handles per batch: one sync, one transaction per folder.</summary>
+    private const int RestoreBatch = 2000;
+
+    private const long RestoreBatchBytes = 64L * 1024 * 1024;
 
     /// <summary>
     /// Writes the database copy, every blob and the other files into <paramref name="targetDir"/>, which must be empty
@@ -139,14 +141,21 @@ public sealed class SnapshotRestorer(BackupRepository repository)
             ?? throw new BackupException($"no account {targetAddress} on this server to restore into; create it first (rempart user add {targetAddress}) or pass --to ACCOUNT");
         var blobs = snapshot.Blobs.ToDictionary(b => b.Hash, StringComparer.Ordinal);
         var folders = new List<string>();
-        var count = 0;
-        long bytes = 0;
+        var work = new List<(long BoxId, MessageEntry Message)>();
         foreach (var mailbox in mailboxes)
         {
             var messages = snapshot.Messages.Where(m => m.MailboxId == mailbox.Id && (selection.Uid is null || m.Uid == selection.Uid)).ToList();
             if (selection.Uid is not null && messages.Count == 0)
             {
                 throw new BackupException($"snapshot {snapshot.ShortId} has no message UID {selection.Uid} in {account.Address}/{mailbox.Name}");
+            }
+
+            foreach (var message in messages)
+            {
+                if (!blobs.ContainsKey(message.Blob))
+                {
+                    throw new BackupException($"snapshot {snapshot.ShortId} lacks the body of {account.Address}/{mailbox.Name} UID {message.Uid} (it was deleted while the snapshot was taken)");
+                }
             }
 
             var name = selection.TargetFolder ?? $"Restored/{snapshot.Label} {mailbox.Name}";
@@ -157,33 +166,42 @@ public sealed class SnapshotRestorer(BackupRepository repository)
 
             var box = await store.Messages.GetMailboxAsync(target.Id, name, ct) ?? await store.Messages.CreateMailboxAsync(target.Id, name, null, ct);
             folders.Add(box.Name);
-            foreach (var message in messages)
+            work.AddRange(messages.Select(m => (box.Id, m)));
+        }
+
+        // Batches across folders, bounded in count and bytes: bodies read, decrypted and stored in parallel with one
+        // file-system sync per batch, then appended in one transaction per folder in their original UID order.
+        var count = 0;
+        long bytes = 0;
+        for (var start = 0; start < work.Count;)
+        {
+            var end = start;
+            long batchBytes = 0;
+            while (end < work.Count && end - start < RestoreBatch && (end == start || batchBytes < RestoreBatchBytes))
             {
-                if (!blobs.ContainsKey(message.Blob))
-                {
-                    throw new BackupException($"snapshot {snapshot.ShortId} lacks the body of {account.Address}/{mailbox.Name} UID {message.Uid} (it was deleted while the snapshot was taken)");
-                }
+                batchBytes += blobs[work[end].Message.Blob].Size;
+                end++;
             }
 
-            // A batch at a time: bodies read, decrypted and stored in parallel, then appended in one transaction in
-            // their original UID order.
-            for (var start = 0; start < messages.Count; start += RestoreBatch)
+            var batch = work.GetRange(start, end - start);
+            var contents = new ReadOnlyMemory<byte>[batch.Count];
+
+            // ForAsync, not For: a damaged chunk surfaces as its own DamagedDataException, not wrapped.
+            await Parallel.ForAsync(0, batch.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = BackupRepository.IoParallelism }, (i, _) =>
             {
-                var batch = messages.GetRange(start, Math.Min(RestoreBatch, messages.Count - start));
-                var contents = new ReadOnlyMemory<byte>[batch.Count];
-                // ForAsync, not For: a damaged chunk surfaces as its own DamagedDataException, not wrapped.
-                await Parallel.ForAsync(0, batch.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = BackupRepository.IoParallelism }, (i, _) =>
-                {
-                    var blob = blobs[batch[i].Blob];
-                    contents[i] = Decompress(ReadBlobFile(blob), blob.Hash);
-                    Interlocked.Add(ref bytes, contents[i].Length);
-                    return ValueTask.CompletedTask;
-                });
-                var stored = await store.Blobs.PutManyAsync(contents, ct);
-                var items = batch.Select((m, i) => new AppendItem(stored[i], m.Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries), DateTimeOffset.FromUnixTimeMilliseconds(m.InternalDate))).ToList();
-                await store.Messages.AppendManyAsync(box.Id, items, ct);
-                count += items.Count;
+                var blob = blobs[batch[i].Message.Blob];
+                contents[i] = Decompress(ReadBlobFile(blob), blob.Hash);
+                Interlocked.Add(ref bytes, contents[i].Length);
+                return ValueTask.CompletedTask;
+            });
+            var stored = await store.Blobs.PutManyAsync(contents, ct);
+            foreach (var group in batch.Select((w, i) => (w.BoxId, Item: new AppendItem(stored[i], w.Message.Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries), DateTimeOffset.FromUnixTimeMilliseconds(w.Message.InternalDate)))).GroupBy(x => x.BoxId))
+            {
+                await store.Messages.AppendManyAsync(group.Key, [.. group.Select(x => x.Item)], ct);
+                count += group.Count();
             }
+
+            start = end;
         }
 
         return new RestoreResult(0, 0, count, bytes, folders);
