@@ -14,6 +14,9 @@ public sealed partial class ImapSession
     private MailboxRecord? _selected;
     private bool _readOnly;
     private List<MessageRecord> _view = [];
+
+    /// <summary>UIDs of the view expunged elsewhere and not yet reported (held back during sequence-number commands).</summary>
+    private readonly HashSet<long> _heldExpunges = [];
     private IDisposable? _subscription;
     private volatile int _dirty;
     private SemaphoreSlim? _wake;
@@ -30,6 +33,7 @@ public sealed partial class ImapSession
         _wake = null;
         _selected = null;
         _view = [];
+        _heldExpunges.Clear();
     }
 
     private void StartWatching(long mailboxId)
@@ -139,7 +143,11 @@ public sealed partial class ImapSession
         }
     }
 
-    /// <summary>Sends EXISTS, FETCH FLAGS and (when allowed) EXPUNGE/VANISHED for changes made elsewhere.</summary>
+    /// <summary>
+    /// Sends EXISTS, FETCH FLAGS and (when allowed) EXPUNGE/VANISHED for changes made elsewhere. The view follows the
+    /// mailbox by mod-sequence: only messages changed and UIDs expunged since the last sync are read, and the message
+    /// count from the same snapshot checks the result (a mismatch falls back to comparing the whole list).
+    /// </summary>
     private async Task SyncAsync(bool allowExpunge, CancellationToken ct)
     {
         if (_selected is null)
@@ -147,8 +155,9 @@ public sealed partial class ImapSession
             return;
         }
 
-        var mailbox = await _store.Messages.GetMailboxAsync(_selected.Id, ct);
-        if (mailbox is null)
+        Interlocked.Exchange(ref _dirty, 0);
+        var changes = await _store.Messages.GetChangesSinceAsync(_selected.Id, _selected.HighestModSeq, ct);
+        if (changes is null)
         {
             // Deleted or renamed away by another session: nothing sensible to show any more.
             _writer.Untagged("BYE Selected mailbox was deleted");
@@ -156,26 +165,59 @@ public sealed partial class ImapSession
             return;
         }
 
-        var dirty = Interlocked.Exchange(ref _dirty, 0) == 1;
-        if (!dirty && mailbox.HighestModSeq == _selected.HighestModSeq && mailbox.UidNext == _selected.UidNext && mailbox.MessageCount == _view.Count)
+        if (changes.HighestModSeq == _selected.HighestModSeq && changes.UidNext == _selected.UidNext
+            && changes.MessageCount == _view.Count - _heldExpunges.Count && (!allowExpunge || _heldExpunges.Count == 0))
         {
             return;
         }
 
-        var current = await _store.Messages.ListMessagesAsync(_selected.Id, ct);
-        var byUid = new Dictionary<long, MessageRecord>(current.Count);
-        foreach (var m in current)
+        ApplyChanges(changes.Changed, changes.Expunged, allowExpunge);
+        if (_view.Count - _heldExpunges.Count != changes.MessageCount)
         {
-            byUid[m.Uid] = m;
+            // Messages went (or came) without a mod-sequence this view could follow: compare with the whole list.
+            var current = await _store.Messages.ListMessagesAsync(_selected.Id, ct);
+            var present = new HashSet<long>(current.Count);
+            foreach (var m in current)
+            {
+                present.Add(m.Uid);
+            }
+
+            var gone = new List<long>();
+            foreach (var m in _view)
+            {
+                if (!present.Contains(m.Uid))
+                {
+                    gone.Add(m.Uid);
+                }
+            }
+
+            ApplyChanges(current, gone, allowExpunge);
         }
 
-        var complete = true;
-        if (allowExpunge)
+        // Remember what was reported (the view now reflects every change up to this mod-sequence).
+        _selected = _selected with { UidNext = changes.UidNext, HighestModSeq = changes.HighestModSeq };
+    }
+
+    /// <summary>
+    /// Merges changed or new messages (UID order) and expunged UIDs into the view and reports them. Expunges are held
+    /// back, and reported at a later sync, while a command that uses sequence numbers runs (RFC 9051 section 7.5.1).
+    /// </summary>
+    private void ApplyChanges(IReadOnlyList<MessageRecord> changed, IReadOnlyList<long> expunged, bool allowExpunge)
+    {
+        foreach (var uid in expunged)
+        {
+            if (IndexOfUid(uid) >= 0)
+            {
+                _heldExpunges.Add(uid);
+            }
+        }
+
+        if (allowExpunge && _heldExpunges.Count > 0)
         {
             var vanished = new List<long>();
             for (var i = _view.Count - 1; i >= 0; i--)
             {
-                if (!byUid.ContainsKey(_view[i].Uid))
+                if (_heldExpunges.Contains(_view[i].Uid))
                 {
                     if (!_qresync)
                     {
@@ -187,6 +229,7 @@ public sealed partial class ImapSession
                 }
             }
 
+            _heldExpunges.Clear();
             if (_qresync && vanished.Count > 0)
             {
                 // RFC 7162 section 3.2.10: QRESYNC clients get VANISHED instead of EXPUNGE.
@@ -194,11 +237,19 @@ public sealed partial class ImapSession
             }
         }
 
-        for (var i = 0; i < _view.Count; i++)
+        var added = false;
+        foreach (var now in changed)
         {
-            if (!byUid.TryGetValue(_view[i].Uid, out var now))
+            if (now.Uid > MaxUid)
             {
-                complete = false;
+                _view.Add(now);
+                added = true;
+                continue;
+            }
+
+            var i = IndexOfUid(now.Uid);
+            if (i < 0)
+            {
                 continue;
             }
 
@@ -213,27 +264,9 @@ public sealed partial class ImapSession
             }
         }
 
-        var max = MaxUid;
-        var added = false;
-        foreach (var m in current)
-        {
-            if (m.Uid > max)
-            {
-                _view.Add(m);
-                added = true;
-            }
-        }
-
-        if (added || (allowExpunge && !complete))
+        if (added)
         {
             _writer.Untagged(_view.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) + " EXISTS");
-        }
-
-        // Remember what was reported; while expunges are held back the counts differ, so stay dirty.
-        _selected = mailbox;
-        if (!allowExpunge && _view.Count != current.Count)
-        {
-            _dirty = 1;
         }
     }
 

@@ -232,10 +232,12 @@ public sealed partial class ImapSession : IAsyncDisposable
             await spec.Handler(this, command, ct);
             if (_completion is { } done)
             {
-                if (_state == ImapState.Selected)
+                if (_state == ImapState.Selected && _dirty != 0)
                 {
-                    // RFC 9051 section 7.5.1: report other sessions' changes before completing, but no EXPUNGE
-                    // while a command that addresses messages by sequence number is answered.
+                    // RFC 9051 section 7.5.1: report changes committed while the command ran (this session's own
+                    // APPEND, other sessions' writes: the change bus marked the view dirty) before completing, but no
+                    // EXPUNGE while a command that addresses messages by sequence number is answered. Without such a
+                    // change the sync before the command was enough; the next command's sync catches other processes.
                     await SyncAsync(allowExpunge: !spec.UsesSequenceNumbers, ct);
                 }
 

@@ -98,6 +98,12 @@ public interface IMessageStore
 
     Task<MailboxRecord?> GetMailboxAsync(long mailboxId, CancellationToken ct = default);
 
+    /// <summary>
+    /// A mailbox's id by name ("INBOX" is case-insensitive), or null. Unlike
+    /// <see cref="GetMailboxAsync(long, string, CancellationToken)"/> it does not count the messages (APPEND needs only the id).
+    /// </summary>
+    Task<long?> FindMailboxIdAsync(long accountId, string name, CancellationToken ct = default);
+
     /// <summary>Creates a mailbox. Throws <see cref="StoreException"/> if it exists.</summary>
     Task<MailboxRecord> CreateMailboxAsync(long accountId, string name, string? specialUse = null, CancellationToken ct = default);
 
@@ -137,6 +143,19 @@ public interface IMessageStore
 
     /// <summary>Envelope and body structure computed at delivery.</summary>
     Task<MessageMetadata?> GetMetadataAsync(long messageId, CancellationToken ct = default);
+
+    /// <summary>
+    /// <see cref="GetMetadataAsync(long, CancellationToken)"/> for several messages in one read (FETCH of a range);
+    /// ids without metadata (or expunged) are absent from the result.
+    /// </summary>
+    Task<IReadOnlyDictionary<long, MessageMetadata>> GetMetadataManyAsync(IReadOnlyCollection<long> messageIds, CancellationToken ct = default);
+
+    /// <summary>
+    /// A mailbox's UIDNEXT, HIGHESTMODSEQ and message count, with the messages changed and the UIDs expunged after
+    /// <paramref name="sinceModSeq"/>, all from one snapshot: an IMAP session refreshes its view from this instead of
+    /// re-reading every message. Null when the mailbox no longer exists.
+    /// </summary>
+    Task<MailboxChanges?> GetChangesSinceAsync(long mailboxId, long sinceModSeq, CancellationToken ct = default);
 
     /// <summary>
     /// Changes flags. With <paramref name="unchangedSince"/> (CONDSTORE), messages whose mod-sequence is higher are

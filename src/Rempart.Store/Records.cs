@@ -110,6 +110,21 @@ public sealed record MessageMetadata(
     string? InReplyTo,
     string? References);
 
+/// <summary>
+/// A mailbox's state and what changed in it after a known mod-sequence, read in one snapshot (see
+/// <see cref="IMessageStore.GetChangesSinceAsync"/>).
+/// </summary>
+/// <param name="MessageCount">Messages in the mailbox now.</param>
+/// <param name="Changed">Messages with a mod-sequence above the known one (new or flags changed), in UID order; empty
+/// when <paramref name="HighestModSeq"/> is not above it.</param>
+/// <param name="Expunged">UIDs expunged with a mod-sequence above the known one, ascending.</param>
+public sealed record MailboxChanges(
+    long UidNext,
+    long HighestModSeq,
+    int MessageCount,
+    IReadOnlyList<MessageRecord> Changed,
+    IReadOnlyList<long> Expunged);
+
 public enum FlagOperation
 {
     Replace,

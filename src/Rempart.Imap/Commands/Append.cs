@@ -46,16 +46,16 @@ public sealed partial class ImapSession
             return;
         }
 
-        var mailbox = await FindMailboxAsync(name, ct);
-        if (mailbox is null)
+        // Only the id: the full mailbox record counts every message of the mailbox.
+        if (await _store.Messages.FindMailboxIdAsync(Account.Id, name, ct) is not { } mailboxId)
         {
             No("[TRYCREATE] No such mailbox");
             return;
         }
 
         var blob = await _store.Blobs.PutAsync(message.Data, ct);
-        var result = await _store.Messages.AppendAsync(mailbox.Id, blob, flags, internalDate, ct);
-        _store.Changes.Publish(mailbox.Id);
+        var result = await _store.Messages.AppendAsync(mailboxId, blob, flags, internalDate, ct);
+        _store.Changes.Publish(mailboxId);
         RempartMetrics.MessagesReceived.WithLabels("imap-append").Inc();
         Ok("[APPENDUID " + result.UidValidity.ToString(CultureInfo.InvariantCulture) + " " + result.Uid.ToString(CultureInfo.InvariantCulture) + "] APPEND completed");
     }

@@ -12,6 +12,9 @@ public sealed partial class ImapSession
 {
     private const int FlushThreshold = 64 * 1024;
 
+    /// <summary>Messages whose metadata (ENVELOPE, BODYSTRUCTURE) is read from the store at once.</summary>
+    private const int MetadataBatch = 200;
+
     private enum FetchKind
     {
         Flags,
@@ -133,18 +136,27 @@ public sealed partial class ImapSession
 
         var needsMetadata = items.Any(i => i.Kind is FetchKind.Envelope or FetchKind.Body or FetchKind.BodyStructure);
         var needsRaw = items.Any(i => i.Kind is FetchKind.Section or FetchKind.Binary or FetchKind.BinarySize);
-        foreach (var (seq, message) in messages)
+        IReadOnlyDictionary<long, MessageMetadata>? batch = null;
+        for (var n = 0; n < messages.Count; n++)
         {
-            MessageMetadata? metadata = null;
+            var (seq, message) = messages[n];
+            if (needsMetadata && n % MetadataBatch == 0)
+            {
+                // One store read per batch of messages rather than one per message.
+                var ids = new List<long>(Math.Min(MetadataBatch, messages.Count - n));
+                for (var k = n; k < messages.Count && k < n + MetadataBatch; k++)
+                {
+                    ids.Add(messages[k].Message.Id);
+                }
+
+                batch = await _store.Messages.GetMetadataManyAsync(ids, ct);
+            }
+
+            var metadata = batch?.GetValueOrDefault(message.Id);
             byte[]? raw = null;
             MessageParts? parts = null;
             try
             {
-                if (needsMetadata)
-                {
-                    metadata = await _store.Messages.GetMetadataAsync(message.Id, ct);
-                }
-
                 if (needsRaw || (needsMetadata && metadata is null))
                 {
                     raw = await _store.Blobs.ReadAllAsync(message.BlobHash, ct);
@@ -193,7 +205,18 @@ public sealed partial class ImapSession
         switch (item.Kind)
         {
             case FetchKind.Flags:
-                _writer.Ascii("FLAGS " + ImapText.Flags(message.Flags));
+                _writer.Raw("FLAGS ("u8);
+                for (var i = 0; i < message.Flags.Count; i++)
+                {
+                    if (i > 0)
+                    {
+                        _writer.Raw(" "u8);
+                    }
+
+                    _writer.Ascii(message.Flags[i]);
+                }
+
+                _writer.Raw(")"u8);
                 return;
             case FetchKind.InternalDate:
                 _writer.Ascii("INTERNALDATE " + ImapText.DateTime(message.InternalDate));
@@ -212,13 +235,16 @@ public sealed partial class ImapSession
                 _writer.Raw(")"u8);
                 return;
             case FetchKind.Envelope:
-                _writer.Ascii("ENVELOPE " + (metadata?.Envelope ?? "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"));
+                _writer.Raw("ENVELOPE "u8);
+                _writer.Ascii(metadata?.Envelope ?? "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
                 return;
             case FetchKind.Body:
-                _writer.Ascii("BODY " + (metadata?.Body ?? "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)"));
+                _writer.Raw("BODY "u8);
+                _writer.Ascii(metadata?.Body ?? "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
                 return;
             case FetchKind.BodyStructure:
-                _writer.Ascii("BODYSTRUCTURE " + (metadata?.BodyStructure ?? "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)"));
+                _writer.Raw("BODYSTRUCTURE "u8);
+                _writer.Ascii(metadata?.BodyStructure ?? "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)");
                 return;
         }
 

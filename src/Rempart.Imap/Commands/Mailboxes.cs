@@ -108,6 +108,7 @@ public sealed partial class ImapSession
         var messages = await _store.Messages.ListMessagesAsync(mailbox.Id, ct);
         _selected = mailbox;
         _view = [.. messages];
+        _heldExpunges.Clear();
         _readOnly = readOnly;
         _state = ImapState.Selected;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using MimeKit;
+using Rempart.Imap.Messages;
 using Rempart.Imap.Protocol;
 using Rempart.Store;
 
@@ -63,20 +64,28 @@ public sealed partial class ImapSession
 
     private sealed class SearchContext(ImapSession session)
     {
-        private readonly Dictionary<long, HeaderList?> _headers = [];
+        private readonly Dictionary<long, SearchHeaders?> _headers = [];
 
-        public async ValueTask<HeaderList?> HeadersAsync(MessageRecord m, CancellationToken ct)
+        public async ValueTask<SearchHeaders?> HeadersAsync(MessageRecord m, CancellationToken ct)
         {
+            // The shared cache first: it answers almost every lookup; this search's own table only keeps what the
+            // shared cache does not (unreadable bodies, header blocks too big for it).
+            if (SearchHeaderCache.Shared.TryGet(m.BlobHash, out var shared))
+            {
+                return shared;
+            }
+
             if (_headers.TryGetValue(m.Id, out var cached))
             {
                 return cached;
             }
 
-            HeaderList? headers = null;
+            SearchHeaders? headers = null;
             try
             {
                 await using var stream = session._store.Blobs.Open(m.BlobHash);
-                headers = await HeaderList.LoadAsync(stream, ct);
+                headers = SearchHeaders.From(await HeaderList.LoadAsync(stream, ct));
+                SearchHeaderCache.Shared.Add(m.BlobHash, headers);
             }
             catch (Exception ex) when (ex is StoreException or FormatException or IOException)
             {
@@ -463,9 +472,9 @@ public sealed partial class ImapSession
             return false;
         }
 
-        foreach (var header in headers)
+        foreach (var header in headers.Fields)
         {
-            if (!header.Field.Equals(node.Field, StringComparison.OrdinalIgnoreCase))
+            if (!header.Name.Equals(node.Field, StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
@@ -476,9 +485,7 @@ public sealed partial class ImapSession
                 return true;
             }
 
-            var decoded = header.Value ?? string.Empty;
-            var raw = Encoding.UTF8.GetString(header.RawValue);
-            if (decoded.Contains(node.Value, StringComparison.OrdinalIgnoreCase) || raw.Contains(node.Value, StringComparison.OrdinalIgnoreCase))
+            if (header.Value.Contains(node.Value, StringComparison.OrdinalIgnoreCase) || header.Raw.Contains(node.Value, StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }

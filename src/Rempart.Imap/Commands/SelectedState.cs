@@ -78,6 +78,7 @@ public sealed partial class ImapSession
                 }
 
                 vanished.Add(_view[i].Uid);
+                _heldExpunges.Remove(_view[i].Uid);
                 _view.RemoveAt(i);
             }
         }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using MimeKit;
+using Rempart.Imap.Messages;
 using Rempart.Imap.Protocol;
 using Rempart.Store;
 
@@ -296,7 +297,7 @@ public sealed partial class ImapSession
         var infos = new List<SortInfo>(matches.Count);
         foreach (var (seq, m) in matches)
         {
-            var h = await context.HeadersAsync(m, ct) ?? [];
+            var h = await context.HeadersAsync(m, ct) ?? SearchHeaders.Empty;
             var date = h[HeaderId.Date] is { } d && MimeKit.Utils.DateUtils.TryParse(d, out var parsed) ? parsed : m.InternalDate;
             var from = FirstMailbox(h, HeaderId.From);
             var to = FirstMailbox(h, HeaderId.To);
@@ -321,7 +322,7 @@ public sealed partial class ImapSession
         return infos;
     }
 
-    private static MailboxAddress? FirstMailbox(HeaderList headers, HeaderId id) =>
+    private static MailboxAddress? FirstMailbox(SearchHeaders headers, HeaderId id) =>
         headers[id] is { } value && InternetAddressList.TryParse(value, out var list) ? list.Mailboxes.FirstOrDefault() : null;
 
     /// <summary>RFC 5256 section 2.1 base subject: strip "Re:", "Fwd:", "[blob]" prefixes and "(fwd)" trailers.</summary>

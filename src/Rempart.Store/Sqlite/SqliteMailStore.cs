@@ -23,6 +23,11 @@ public sealed partial class SqliteMailStore : IMailStore
     /// <summary>How long a connection waits for another process's write lock before failing.</summary>
     private const int BusyTimeoutMs = 15_000;
 
+    /// <summary>Native read connections (kept open by the pool) whose busy timeout is already set.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> s_busyTimeoutSet = new();
+
+    private static readonly object s_marker = new();
+
     private readonly string _databasePath;
     private readonly SqliteConnection _writer;
     private readonly string _readConnectionString;
@@ -248,10 +253,18 @@ public sealed partial class SqliteMailStore : IMailStore
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         using var connection = new SqliteConnection(_readConnectionString);
         connection.Open();
-        using (var pragma = connection.CreateCommand())
+
+        // The busy timeout belongs to the native connection, which the pool keeps open between reads: set it once
+        // per native connection rather than on every read (it was one extra statement per read).
+        if (connection.Handle is { } handle && !s_busyTimeoutSet.TryGetValue(handle, out _))
         {
-            pragma.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMs}";
-            pragma.ExecuteNonQuery();
+            using (var pragma = connection.CreateCommand())
+            {
+                pragma.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMs}";
+                pragma.ExecuteNonQuery();
+            }
+
+            s_busyTimeoutSet.AddOrUpdate(handle, s_marker);
         }
 
         using var transaction = connection.BeginTransaction(deferred: true);

@@ -21,6 +21,13 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         FROM mailboxes mb LEFT JOIN messages m ON m.mailbox_id = mb.id
         """;
 
+    private const string MetadataSelect =
+        """
+        SELECT m.id, mm.envelope, mm.body_structure, mm.body, mm.subject, mm.from_header, mm.to_header, mm.cc_header,
+               mm.date, mm.message_id, mm.in_reply_to, mm.refs
+        FROM messages m JOIN message_meta mm ON mm.blob_id = m.blob_id
+        """;
+
     private const string MessageSelect =
         "SELECT m.id, m.mailbox_id, m.uid, b.hash, m.size, m.internal_date, m.flags, m.modseq FROM messages m JOIN blobs b ON b.id = m.blob_id";
 
@@ -43,6 +50,11 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
 
     public Task<MailboxRecord?> GetMailboxAsync(long mailboxId, CancellationToken ct = default) =>
         store.ReadAsync(db => GetMailbox(db, mailboxId), ct);
+
+    public Task<long?> FindMailboxIdAsync(long accountId, string name, CancellationToken ct = default) =>
+        TryNormalizeName(name, out var normalized, out _)
+            ? store.ReadAsync(db => FindMailbox(db, accountId, normalized), ct)
+            : Task.FromResult<long?>(null);
 
     public Task<MailboxRecord> CreateMailboxAsync(long accountId, string name, string? specialUse = null, CancellationToken ct = default)
     {
@@ -270,16 +282,52 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             db => db.Query("SELECT uid FROM expunged WHERE mailbox_id = @m AND modseq > @s ORDER BY uid", r => r.GetInt64(0), ("@m", mailboxId), ("@s", sinceModSeq)), ct);
 
     public Task<MessageMetadata?> GetMetadataAsync(long messageId, CancellationToken ct = default) =>
-        store.ReadAsync(db => db.Single(
-            """
-            SELECT m.id, mm.envelope, mm.body_structure, mm.body, mm.subject, mm.from_header, mm.to_header, mm.cc_header,
-                   mm.date, mm.message_id, mm.in_reply_to, mm.refs
-            FROM messages m JOIN message_meta mm ON mm.blob_id = m.blob_id WHERE m.id = @id
-            """,
-            r => new MessageMetadata(
-                r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.NullableString(4), r.NullableString(5), r.NullableString(6),
-                r.NullableString(7), r.IsDBNull(8) ? null : Columns.Time(r.GetInt64(8)), r.NullableString(9), r.NullableString(10), r.NullableString(11)),
-            ("@id", messageId)), ct);
+        store.ReadAsync(db => db.Single(MetadataSelect + " WHERE m.id = @id", ReadMetadata, ("@id", messageId)), ct);
+
+    public Task<IReadOnlyDictionary<long, MessageMetadata>> GetMetadataManyAsync(IReadOnlyCollection<long> messageIds, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(messageIds);
+        if (messageIds.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyDictionary<long, MessageMetadata>>(new Dictionary<long, MessageMetadata>());
+        }
+
+        var idJson = Columns.JsonArray(messageIds);
+        return store.ReadAsync<IReadOnlyDictionary<long, MessageMetadata>>(db =>
+        {
+            var result = new Dictionary<long, MessageMetadata>(messageIds.Count);
+            foreach (var metadata in db.Query(MetadataSelect + " WHERE m.id IN (SELECT value FROM json_each(@ids))", ReadMetadata, ("@ids", idJson)))
+            {
+                result[metadata.MessageId] = metadata;
+            }
+
+            return result;
+        }, ct);
+    }
+
+    public Task<MailboxChanges?> GetChangesSinceAsync(long mailboxId, long sinceModSeq, CancellationToken ct = default) =>
+        store.ReadAsync(db =>
+        {
+            // One snapshot: the counters and the rows agree, so the caller can check its view against MessageCount.
+            var state = db.Query(
+                "SELECT uid_next, highest_modseq, (SELECT count(*) FROM messages WHERE mailbox_id = @m) FROM mailboxes WHERE id = @m",
+                r => (UidNext: r.GetInt64(0), HighestModSeq: r.GetInt64(1), Count: r.GetInt32(2)),
+                ("@m", mailboxId));
+            if (state.Count == 0)
+            {
+                return null;
+            }
+
+            var (uidNext, highest, count) = state[0];
+            if (highest <= sinceModSeq)
+            {
+                return new MailboxChanges(uidNext, highest, count, [], []);
+            }
+
+            var changed = db.Query(MessageSelect + " WHERE m.mailbox_id = @m AND m.modseq > @s ORDER BY m.uid", ReadMessage, ("@m", mailboxId), ("@s", sinceModSeq));
+            var expunged = db.Query("SELECT uid FROM expunged WHERE mailbox_id = @m AND modseq > @s ORDER BY uid", r => r.GetInt64(0), ("@m", mailboxId), ("@s", sinceModSeq));
+            return new MailboxChanges(uidNext, highest, count, changed, expunged);
+        }, ct);
 
     public Task<StoreFlagsResult> StoreFlagsAsync(long mailboxId, IReadOnlyCollection<long> uids, FlagOperation operation, IReadOnlyCollection<string> flags, long? unchangedSince = null, CancellationToken ct = default)
     {
@@ -706,6 +754,10 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
 
     private static MessageRecord ReadMessage(SqliteDataReader r) =>
         new(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetString(3), r.GetInt64(4), Columns.Time(r.GetInt64(5)), SplitFlags(r.GetString(6)), r.GetInt64(7));
+
+    private static MessageMetadata ReadMetadata(SqliteDataReader r) =>
+        new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.NullableString(4), r.NullableString(5), r.NullableString(6),
+            r.NullableString(7), r.IsDBNull(8) ? null : Columns.Time(r.GetInt64(8)), r.NullableString(9), r.NullableString(10), r.NullableString(11));
 
     private static Removable ReadRemovable(SqliteDataReader r) => new(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3));
 
