@@ -39,6 +39,10 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
         repository.Lock(exclusive: false);
         var previous = repository.ReadLatestSnapshot(kind: "server");
         var known = previous?.Blobs.ToDictionary(b => b.Hash, StringComparer.Ordinal) ?? [];
+
+        // Which chunks exist, from one listing rather than a stat per chunk of the previous snapshot (prune, which could
+        // remove some, takes the exclusive lock, so the listing holds for the whole run).
+        var present = previous is null ? [] : repository.ListChunkIds().ToHashSet(StringComparer.Ordinal);
         var stats = new SnapshotStats();
         var work = Path.Combine(Path.GetTempPath(), "rempart-backup-" + Guid.NewGuid().ToString("N"));
         NativeFileSystem.CreatePrivateDirectory(work);
@@ -61,7 +65,7 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
                 new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = BackupRepository.IoParallelism },
                 async (hash, token) =>
                 {
-                    var entry = await StoreBlobAsync(blobsRoot, hash, known, stats, token);
+                    var entry = await StoreBlobAsync(blobsRoot, hash, known, present, stats, token);
                     if (entry is null)
                     {
                         missing.Add(hash);
@@ -225,7 +229,7 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
 
     internal static bool IsBlobHash(string hash) => hash is { Length: 64 } && hash.All(char.IsAsciiHexDigitLower);
 
-    private async Task<BlobEntry?> StoreBlobAsync(string blobsRoot, string hash, Dictionary<string, BlobEntry> known, SnapshotStats stats, CancellationToken ct)
+    private async Task<BlobEntry?> StoreBlobAsync(string blobsRoot, string hash, Dictionary<string, BlobEntry> known, HashSet<string> present, SnapshotStats stats, CancellationToken ct)
     {
         if (!IsBlobHash(hash))
         {
@@ -233,7 +237,7 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
         }
 
         // Incremental: a blob in the previous snapshot is immutable, so it is not read again.
-        if (known.TryGetValue(hash, out var previous) && previous.Chunks.All(repository.HasChunk))
+        if (known.TryGetValue(hash, out var previous) && previous.Chunks.All(present.Contains))
         {
             Interlocked.Add(ref stats.TotalBytesField, previous.Size);
             Interlocked.Add(ref stats.DeduplicatedBytesField, previous.Size);
