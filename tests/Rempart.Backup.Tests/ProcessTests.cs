@@ -76,19 +76,7 @@ public sealed class ProcessTests
     {
         using var tmp = new TempDir();
         var data = tmp.Sub("data");
-        await using (var store = await TestData.OpenStoreAsync(data))
-        {
-            await TestData.FillAsync(store, extraFolders: 0);
-            var alice = (await store.Directory.GetAccountAsync("alice@example.test"))!;
-            var box = await store.Messages.CreateMailboxAsync(alice.Id, "Bulk");
-            var rng = new Random(7);
-            for (var i = 0; i < 300; i++)
-            {
-                var noise = new byte[150_000];
-                rng.NextBytes(noise);
-                await TestData.AppendAsync(store, box.Id, TestData.Message(1000 + i, "bulk " + i, Convert.ToBase64String(noise)), []);
-            }
-        }
+        await FillWithBulkAsync(data, count: 300, size: 150_000, seed: 7);
 
         TestData.InitRepo(tmp.Sub("repo")).Dispose();
         using (var repo = BackupRepository.Open(tmp.Sub("repo"), TestData.Passphrase))
@@ -142,19 +130,7 @@ public sealed class ProcessTests
 
         using var tmp = new TempDir();
         var data = tmp.Sub("data");
-        await using (var store = await TestData.OpenStoreAsync(data))
-        {
-            await TestData.FillAsync(store, extraFolders: 0);
-            var alice = (await store.Directory.GetAccountAsync("alice@example.test"))!;
-            var box = await store.Messages.CreateMailboxAsync(alice.Id, "Bulk");
-            var rng = new Random(11);
-            for (var i = 0; i < 60; i++)
-            {
-                var noise = new byte[110_000];
-                rng.NextBytes(noise);
-                await TestData.AppendAsync(store, box.Id, TestData.Message(2000 + i, "bulk " + i, Convert.ToBase64String(noise)), []);
-            }
-        }
+        await FillWithBulkAsync(data, count: 60, size: 110_000, seed: 11);
 
         var disk = tmp.Sub("disk");
         Directory.CreateDirectory(disk);
@@ -193,6 +169,22 @@ public sealed class ProcessTests
         finally
         {
             await ShellAsync("umount", "-l", disk);
+        }
+    }
+
+    /// <summary>The usual test mail plus a "Bulk" folder of incompressible messages (base64 of random bytes).</summary>
+    private static async Task FillWithBulkAsync(string data, int count, int size, int seed)
+    {
+        await using var store = await TestData.OpenStoreAsync(data);
+        await TestData.FillAsync(store, extraFolders: 0);
+        var alice = (await store.Directory.GetAccountAsync("alice@example.test"))!;
+        var box = await store.Messages.CreateMailboxAsync(alice.Id, "Bulk");
+        var rng = new Random(seed);
+        for (var i = 0; i < count; i++)
+        {
+            var noise = new byte[size];
+            rng.NextBytes(noise);
+            await TestData.AppendAsync(store, box.Id, TestData.Message((seed * 1000) + i, "bulk " + i, Convert.ToBase64String(noise)), []);
         }
     }
 

@@ -50,27 +50,9 @@ public sealed class SnapshotManifest
 
     public static SnapshotManifest Deserialize(ReadOnlySpan<byte> json, string id)
     {
-        SnapshotManifest? manifest;
-        try
-        {
-            manifest = JsonSerializer.Deserialize<SnapshotManifest>(json, Json);
-        }
-        catch (JsonException ex)
-        {
-            throw new DamagedDataException($"snapshot manifest {id} is not valid: {ex.Message}", ex);
-        }
-
-        if (manifest is null || !string.Equals(manifest.Id, id, StringComparison.Ordinal))
-        {
-            throw new DamagedDataException($"snapshot manifest {id} does not name itself (moved or swapped)");
-        }
-
-        if (manifest.Version > CurrentVersion)
-        {
-            throw new BackupException($"snapshot {id} has manifest version {manifest.Version}; this Rempart reads up to {CurrentVersion}");
-        }
-
-        return manifest;
+        var manifest = Parse<SnapshotManifest>(json, id);
+        Check(id, manifest?.Id, manifest?.Version ?? 0);
+        return manifest!;
     }
 
     /// <summary>
@@ -79,27 +61,34 @@ public sealed class SnapshotManifest
     /// </summary>
     public static SnapshotManifest DeserializeSummary(ReadOnlySpan<byte> json, string id)
     {
-        Header? header;
+        var header = Parse<Header>(json, id);
+        Check(id, header?.Id, header?.Version ?? 0);
+        return new SnapshotManifest { Version = header!.Version, Id = header.Id, Time = header.Time, Host = header.Host, Kind = header.Kind, Tag = header.Tag, Stats = header.Stats };
+    }
+
+    private static T? Parse<T>(ReadOnlySpan<byte> json, string id)
+    {
         try
         {
-            header = JsonSerializer.Deserialize<Header>(json, Json);
+            return JsonSerializer.Deserialize<T>(json, Json);
         }
         catch (JsonException ex)
         {
             throw new DamagedDataException($"snapshot manifest {id} is not valid: {ex.Message}", ex);
         }
+    }
 
-        if (header is null || !string.Equals(header.Id, id, StringComparison.Ordinal))
+    private static void Check(string id, string? named, int version)
+    {
+        if (!string.Equals(named, id, StringComparison.Ordinal))
         {
             throw new DamagedDataException($"snapshot manifest {id} does not name itself (moved or swapped)");
         }
 
-        if (header.Version > CurrentVersion)
+        if (version > CurrentVersion)
         {
-            throw new BackupException($"snapshot {id} has manifest version {header.Version}; this Rempart reads up to {CurrentVersion}");
+            throw new BackupException($"snapshot {id} has manifest version {version}; this Rempart reads up to {CurrentVersion}");
         }
-
-        return new SnapshotManifest { Version = header.Version, Id = header.Id, Time = header.Time, Host = header.Host, Kind = header.Kind, Tag = header.Tag, Stats = header.Stats };
     }
 
     private sealed record Header(int Version, string Id, DateTimeOffset Time, string Host, string Kind, string? Tag, SnapshotStats Stats);
