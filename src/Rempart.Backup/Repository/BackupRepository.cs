@@ -233,15 +233,7 @@ public sealed class BackupRepository : IDisposable
 
             // Contents durable before any final name exists; with syncfs the renames are made durable by a second
             // syncfs (one call instead of an fsync for each of up to 256 prefix folders).
-            var syncfs = NativeFileSystem.TrySyncFileSystem(TmpPath);
-            if (!syncfs)
-            {
-                foreach (var tmp in batch.Values)
-                {
-                    using var file = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite);
-                    file.Flush(flushToDisk: true);
-                }
-            }
+            var syncfs = NativeFileSystem.SyncFiles(TmpPath, batch.Values);
 
             var touched = new HashSet<string>(StringComparer.Ordinal);
             var created = false;
@@ -345,22 +337,7 @@ public sealed class BackupRepository : IDisposable
     public SnapshotManifest ReadSnapshotSummary(string id) => ReadSnapshot(id, summaryOnly: true);
 
     /// <summary>Headers of every readable snapshot, oldest first (damaged ones left out).</summary>
-    public IReadOnlyList<SnapshotManifest> ReadSnapshotSummaries()
-    {
-        var good = new List<SnapshotManifest>();
-        foreach (var id in ListSnapshotIds())
-        {
-            try
-            {
-                good.Add(ReadSnapshotSummary(id));
-            }
-            catch (BackupException)
-            {
-            }
-        }
-
-        return [.. good.OrderBy(s => s.Time).ThenBy(s => s.Id, StringComparer.Ordinal)];
-    }
+    public IReadOnlyList<SnapshotManifest> ReadSnapshotSummaries() => ReadAll(summaryOnly: true).Snapshots;
 
     /// <summary>The newest readable snapshot of a kind (and host when given), read whole; null when there is none.</summary>
     public SnapshotManifest? ReadLatestSnapshot(string? kind = null, string? host = null) =>
@@ -394,7 +371,9 @@ public sealed class BackupRepository : IDisposable
         [.. Directory.EnumerateFiles(SnapshotsPath).Select(Path.GetFileName).OfType<string>().Where(IsValidId32).Order(StringComparer.Ordinal)];
 
     /// <summary>Reads every manifest; damaged ones are returned separately instead of failing the whole listing.</summary>
-    public (IReadOnlyList<SnapshotManifest> Snapshots, IReadOnlyList<(string Id, string Error)> Damaged) ReadAllSnapshots()
+    public (IReadOnlyList<SnapshotManifest> Snapshots, IReadOnlyList<(string Id, string Error)> Damaged) ReadAllSnapshots() => ReadAll(summaryOnly: false);
+
+    private (IReadOnlyList<SnapshotManifest> Snapshots, IReadOnlyList<(string Id, string Error)> Damaged) ReadAll(bool summaryOnly)
     {
         var good = new List<SnapshotManifest>();
         var bad = new List<(string, string)>();
@@ -402,7 +381,7 @@ public sealed class BackupRepository : IDisposable
         {
             try
             {
-                good.Add(ReadSnapshot(id));
+                good.Add(ReadSnapshot(id, summaryOnly));
             }
             catch (BackupException ex)
             {

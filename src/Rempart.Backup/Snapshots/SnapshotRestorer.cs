@@ -100,14 +100,7 @@ public sealed class SnapshotRestorer(BackupRepository repository)
         }
 
         // Durable before the command says it is done: one sync of the file system instead of an fsync per body.
-        if (!NativeFileSystem.TrySyncFileSystem(root))
-        {
-            foreach (var file in Directory.EnumerateFiles(blobsRoot, "*", SearchOption.AllDirectories))
-            {
-                using var handle = new FileStream(file, FileMode.Open, FileAccess.ReadWrite);
-                handle.Flush(flushToDisk: true);
-            }
-        }
+        NativeFileSystem.SyncFiles(root, Directory.EnumerateFiles(blobsRoot, "*", SearchOption.AllDirectories));
 
         progress?.Report(new BackupProgress("done", 1, 1));
         return new RestoreResult(snapshot.Files.Count, snapshot.Blobs.Count, snapshot.Messages.Count, bytes, []);

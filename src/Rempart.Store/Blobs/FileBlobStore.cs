@@ -115,18 +115,7 @@ public sealed class FileBlobStore : IBlobStore
         var tmpPath = NewTempPath();
         try
         {
-            byte[] compressed;
-            using (var compressor = new Compressor(_level))
-            {
-                compressed = compressor.Wrap(content.Span).ToArray();
-            }
-
-            await using (var file = new FileStream(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBufferSize, FileOptions.Asynchronous))
-            {
-                await file.WriteAsync(compressed, ct);
-                file.Flush(flushToDisk: true);
-            }
-
+            await WriteCompressedAsync(tmpPath, content, flush: true, ct);
             MoveIntoPlace(tmpPath, hash);
             return new BlobRef(hash, content.Length);
         }
@@ -154,16 +143,9 @@ public sealed class FileBlobStore : IBlobStore
                     return;
                 }
 
-                byte[] compressed;
-                using (var compressor = new Compressor(_level))
-                {
-                    compressed = compressor.Wrap(content.Span).ToArray();
-                }
-
                 var tmpPath = NewTempPath();
                 written.Add((tmpPath, hash));
-                await using var file = new FileStream(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBufferSize, FileOptions.Asynchronous);
-                await file.WriteAsync(compressed, token);
+                await WriteCompressedAsync(tmpPath, content, flush: false, token);
             });
 
             if (written.IsEmpty)
@@ -172,15 +154,7 @@ public sealed class FileBlobStore : IBlobStore
             }
 
             // Contents durable before any final name exists, then the renames made durable by a second sync.
-            var syncfs = NativeFileSystem.TrySyncFileSystem(_tmp);
-            if (!syncfs)
-            {
-                foreach (var (tmp, _) in written)
-                {
-                    using var file = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite);
-                    file.Flush(flushToDisk: true);
-                }
-            }
+            var syncfs = NativeFileSystem.SyncFiles(_tmp, written.Select(w => w.Tmp));
 
             foreach (var (tmp, hash) in written)
             {
@@ -202,6 +176,23 @@ public sealed class FileBlobStore : IBlobStore
             }
 
             throw;
+        }
+    }
+
+    /// <summary>The content as one zstd frame in a new temporary file, fsynced when <paramref name="flush"/>.</summary>
+    private async Task WriteCompressedAsync(string tmpPath, ReadOnlyMemory<byte> content, bool flush, CancellationToken ct)
+    {
+        byte[] compressed;
+        using (var compressor = new Compressor(_level))
+        {
+            compressed = compressor.Wrap(content.Span).ToArray();
+        }
+
+        await using var file = new FileStream(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBufferSize, FileOptions.Asynchronous);
+        await file.WriteAsync(compressed, ct);
+        if (flush)
+        {
+            file.Flush(flushToDisk: true);
         }
     }
 

@@ -86,6 +86,27 @@ public static class NativeFileSystem
         return true;
     }
 
+    /// <summary>
+    /// Makes <paramref name="files"/> (all under <paramref name="folder"/>'s file system) durable: one syncfs where it
+    /// exists, else an fsync per file. Returns true when syncfs was used (it also covered directory changes made before).
+    /// </summary>
+    public static bool SyncFiles(string folder, IEnumerable<string> files)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        if (TrySyncFileSystem(folder))
+        {
+            return true;
+        }
+
+        foreach (var file in files)
+        {
+            using var handle = new FileStream(file, FileMode.Open, FileAccess.ReadWrite);
+            handle.Flush(flushToDisk: true);
+        }
+
+        return false;
+    }
+
     [DllImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int SyncFs(int fd);

@@ -5,21 +5,12 @@ namespace Rempart.Imap.Tests.Sessions;
 
 public class ConcurrencyAndLogTests
 {
-    private static async Task<RawImapClient> LoginAsync(ImapTestServer server)
-    {
-        var client = await RawImapClient.ConnectAsync(server);
-        await client.ReadLineAsync();
-        await client.SendAsync("l LOGIN alice@example.com \"correct horse\"\r\n");
-        Assert.StartsWith("l OK", (await client.ReadUntilAsync("l "))[^1], StringComparison.Ordinal);
-        return client;
-    }
-
     [Fact]
     public async Task Expunge_is_held_back_during_fetch_and_reported_at_noop()
     {
         await using var server = await ImapTestServer.StartAsync(implicitTls: true);
-        await using var a = await LoginAsync(server);
-        await using var b = await LoginAsync(server);
+        await using var a = await RawImapClient.ConnectAndLoginAsync(server);
+        await using var b = await RawImapClient.ConnectAndLoginAsync(server);
         for (var i = 1; i <= 3; i++)
         {
             await a.SendAsync($"p{i} APPEND INBOX {{12+}}\r\nSubject: {i}\r\n\r\n");
@@ -63,8 +54,8 @@ public class ConcurrencyAndLogTests
     public async Task Idle_reports_a_new_message_from_another_session()
     {
         await using var server = await ImapTestServer.StartAsync(implicitTls: true);
-        await using var a = await LoginAsync(server);
-        await using var b = await LoginAsync(server);
+        await using var a = await RawImapClient.ConnectAndLoginAsync(server);
+        await using var b = await RawImapClient.ConnectAndLoginAsync(server);
         await a.SendAsync("s SELECT INBOX\r\n");
         await a.ReadUntilAsync("s OK");
         await a.SendAsync("i IDLE\r\n");
@@ -82,7 +73,7 @@ public class ConcurrencyAndLogTests
         var sink = new ListLoggerProvider();
         using var factory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(sink));
         await using var server = await ImapTestServer.StartAsync(implicitTls: true, configure: o => o.Logging.Protocol = true, loggerFactory: factory);
-        await using (var client = await LoginAsync(server))
+        await using (var client = await RawImapClient.ConnectAndLoginAsync(server))
         {
             await client.SendAsync("a AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUuY29tAGNvcnJlY3QgaG9yc2U=\r\n");
             await client.ReadUntilAsync("a ");

@@ -32,6 +32,16 @@ public sealed class RawImapClient : IAsyncDisposable
         return new RawImapClient(tcp, stream);
     }
 
+    /// <summary>Connects, reads the greeting and logs in as the test server's alice (tag "l").</summary>
+    public static async Task<RawImapClient> ConnectAndLoginAsync(ImapTestServer server)
+    {
+        var client = await ConnectAsync(server);
+        await client.ReadLineAsync();
+        await client.SendAsync("l LOGIN alice@example.com \"correct horse\"\r\n");
+        Assert.StartsWith("l OK", (await client.ReadUntilAsync("l "))[^1], StringComparison.Ordinal);
+        return client;
+    }
+
     public async Task StartTlsAsync()
     {
         var ssl = new SslStream(_stream, false, (_, certificate, _, _) => certificate?.Subject == "CN=localhost");

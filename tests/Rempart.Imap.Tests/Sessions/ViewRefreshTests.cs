@@ -15,9 +15,9 @@ public sealed partial class ViewRefreshTests
     public async Task A_session_model_built_from_untagged_responses_matches_the_mailbox_under_interleaved_changes()
     {
         await using var server = await ImapTestServer.StartAsync(implicitTls: true);
-        await using var a = await LoginAsync(server);
-        await using var b = await LoginAsync(server);
-        await using var c = await LoginAsync(server);
+        await using var a = await RawImapClient.ConnectAndLoginAsync(server);
+        await using var b = await RawImapClient.ConnectAndLoginAsync(server);
+        await using var c = await RawImapClient.ConnectAndLoginAsync(server);
         for (var i = 0; i < 4; i++)
         {
             await AppendAsync(b, "seed" + i, flags: i == 0 ? "(\\Seen)" : null);
@@ -86,9 +86,9 @@ public sealed partial class ViewRefreshTests
     public async Task Messages_removed_without_an_expunge_record_are_still_reported()
     {
         await using var server = await ImapTestServer.StartAsync(implicitTls: true);
-        await using var a = await LoginAsync(server);
-        await using var b = await LoginAsync(server);
-        await using var c = await LoginAsync(server);
+        await using var a = await RawImapClient.ConnectAndLoginAsync(server);
+        await using var b = await RawImapClient.ConnectAndLoginAsync(server);
+        await using var c = await RawImapClient.ConnectAndLoginAsync(server);
         for (var i = 0; i < 3; i++)
         {
             await AppendAsync(b, "m" + i, flags: null);
@@ -119,15 +119,6 @@ public sealed partial class ViewRefreshTests
         Assert.Contains("* 3 EXISTS", next);
         Apply(model, next);
         await VerifyAsync(model, c);
-    }
-
-    private static async Task<RawImapClient> LoginAsync(ImapTestServer server)
-    {
-        var client = await RawImapClient.ConnectAsync(server);
-        await client.ReadLineAsync();
-        await client.SendAsync("l LOGIN alice@example.com \"correct horse\"\r\n");
-        Assert.StartsWith("l OK", (await client.ReadUntilAsync("l "))[^1], StringComparison.Ordinal);
-        return client;
     }
 
     private static int s_tag;

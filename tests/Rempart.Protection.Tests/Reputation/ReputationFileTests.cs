@@ -51,6 +51,14 @@ public sealed class ReputationFileTests : IDisposable
 
         File.WriteAllText(FilePath, "{\"version\": 7, \"entries\": []}");
         Assert.Contains("version 1", Assert.Throws<InvalidDataException>(() => ReputationFile.Load(FilePath)).Message);
+
+        // Over the size limit (a sparse file): refused before anything is read.
+        using (var big = new FileStream(FilePath, FileMode.Create))
+        {
+            big.SetLength(ReputationFile.MaxBytes + 1);
+        }
+
+        Assert.Contains("larger than", Assert.Throws<InvalidDataException>(() => ReputationFile.Load(FilePath)).Message);
     }
 
     [Fact]
