@@ -27,7 +27,7 @@ public sealed class NetConnection : IAsyncDisposable
         LocalEndPoint = local as IPEndPoint ?? new IPEndPoint(IPAddress.Loopback, 0);
         ListenerName = listenerName;
         Id = Interlocked.Increment(ref s_nextId).ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
+        Input = CreateReader(_stream);
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
     }
 
@@ -82,11 +82,20 @@ public sealed class NetConnection : IAsyncDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(handshakeTimeout);
         await ssl.AuthenticateAsServerAsync(_certificates.GetServerOptions(), timeout.Token);
+        OpenSslIdleBuffers.TryEnable(ssl);
         _ssl = ssl;
         _stream = ssl;
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
+        Input = CreateReader(_stream);
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
     }
+
+    /// <summary>
+    /// Zero-byte reads: the reader waits for the socket to become readable before it rents a buffer, and SslStream
+    /// passes the zero-byte read down the same way, so a connection waiting for its next command (an IMAP session in
+    /// IDLE, most of the time) holds no read buffer at all, the way Kestrel does it.
+    /// </summary>
+    private static PipeReader CreateReader(Stream stream) =>
+        PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true, useZeroByteReads: true));
 
     public async ValueTask DisposeAsync()
     {

@@ -198,3 +198,61 @@ public sealed class ListenerTests
         await l.DisposeAsync();
     }
 }
+
+public sealed class OpenSslIdleBufferTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "rempart-ossl-" + Guid.NewGuid().ToString("n")[..8]);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public async Task Release_buffers_mode_takes_on_linux_and_the_connection_still_carries_data_both_ways()
+    {
+        using var certificates = CertificateManager.Create(new TlsOptions(), "localhost", _dir, NullLogger.Instance);
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        try
+        {
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            var rounds = new[] { 1, 100, 16_384, 70_000, 3 };
+            var serverSide = Task.Run(async () =>
+            {
+                using var s = await listener.AcceptTcpClientAsync();
+                await using var ssl = new SslStream(s.GetStream());
+                await ssl.AuthenticateAsServerAsync(certificates.GetServerOptions());
+                var enabled = OpenSslIdleBuffers.TryEnable(ssl);
+
+                // Echo each block back once it is complete; between blocks OpenSSL has released its buffers.
+                foreach (var size in rounds)
+                {
+                    var block = new byte[size];
+                    await ssl.ReadExactlyAsync(block);
+                    await ssl.WriteAsync(block);
+                }
+
+                return enabled;
+            });
+
+            using var c = new TcpClient();
+            await c.ConnectAsync(IPAddress.Loopback, port);
+            await using var client = new SslStream(c.GetStream(), false, (_, _, _, _) => true);
+            await client.AuthenticateAsClientAsync("localhost");
+            var random = new Random(7);
+            foreach (var size in rounds)
+            {
+                var sent = new byte[size];
+                random.NextBytes(sent);
+                await client.WriteAsync(sent);
+                var echoed = new byte[size];
+                await client.ReadExactlyAsync(echoed);
+                Assert.Equal(sent, echoed);
+            }
+
+            Assert.Equal(OperatingSystem.IsLinux(), await serverSide);
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+}
