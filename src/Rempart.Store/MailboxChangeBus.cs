@@ -3,7 +3,9 @@ namespace Rempart.Store;
 /// <summary>
 /// In-process notifications that a mailbox changed (new message, flags, expunge, rename). IMAP sessions in IDLE
 /// and between commands use it to know when to look; the store raises it after the change is committed.
-/// Sessions always re-read the store, so a missed notification costs latency, never correctness.
+/// Sessions always re-read the store, so a missed notification costs latency, never correctness. Writes by another
+/// process (the admin CLI: a restore, an import) are published too: the store's writer notices them from SQLite's
+/// data_version every couple of seconds while anyone is watching (see SqliteMailStore.CheckOtherProcessesWrites).
 /// </summary>
 public sealed class MailboxChangeBus
 {
@@ -25,6 +27,27 @@ public sealed class MailboxChangeBus
         }
 
         return new Subscription(this, mailboxId, onChange);
+    }
+
+    /// <summary>Mailboxes someone is watching right now (for the store's check on other processes' writes).</summary>
+    public IReadOnlyList<long> WatchedMailboxes()
+    {
+        lock (_gate)
+        {
+            return [.. _subscribers.Keys];
+        }
+    }
+
+    /// <summary>True when at least one mailbox is watched.</summary>
+    public bool HasSubscribers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _subscribers.Count > 0;
+            }
+        }
     }
 
     /// <summary>Tells every subscriber of <paramref name="mailboxId"/> that it changed.</summary>

@@ -2,11 +2,13 @@ using Rempart.Imap.Protocol;
 
 namespace Rempart.Imap;
 
-/// <summary>IDLE (RFC 2177, RFC 9051 section 6.3.13): woken by the change bus, and polling for other processes.</summary>
+/// <summary>
+/// IDLE (RFC 2177, RFC 9051 section 6.3.13): woken by the change bus only, which also carries other processes' writes
+/// (the store watches for them once for everybody), so a session in IDLE costs no timer, no poll and no allocation
+/// until something happens to its mailbox.
+/// </summary>
 public sealed partial class ImapSession
 {
-    private static readonly TimeSpan s_idlePoll = TimeSpan.FromSeconds(3);
-
     private async Task IdleAsync(ImapCommand c, CancellationToken ct)
     {
         RequireArgs(c, 0);
@@ -26,8 +28,7 @@ public sealed partial class ImapSession
                     wake = semaphore.WaitAsync(stop.Token);
                 }
 
-                var poll = Task.Delay(s_idlePoll, stop.Token);
-                await Task.WhenAny(done, poll, wake ?? poll);
+                await (wake is null ? (Task)done : Task.WhenAny(done, wake));
                 if (done.IsCompleted)
                 {
                     break;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -37,6 +38,9 @@ public sealed partial class SqliteMailStore : IMailStore
     private readonly FileBlobStore _blobs;
     private Task _writerLoop = Task.CompletedTask;
     private long _commitCount;
+    private long? _dataVersion;
+    private long _lastOtherProcessCheck;
+    private Dictionary<long, long> _watchedModSeqs = [];
     private long _writeOperationCount;
     private int _disposed;
 
@@ -352,27 +356,102 @@ public sealed partial class SqliteMailStore : IMailStore
         Liveness?.Stop();
     }
 
-    /// <summary>Waits for writes, beating every <see cref="WriterIdleBeat"/> meanwhile unless the last batch failed.</summary>
+    /// <summary>How often the writer looks for commits by another process while mailboxes are watched.</summary>
+    public static readonly TimeSpan OtherProcessCheckInterval = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Waits for writes, beating every <see cref="WriterIdleBeat"/> meanwhile unless the last batch failed, and
+    /// checking for other processes' writes every <see cref="OtherProcessCheckInterval"/> while anyone watches.
+    /// </summary>
     private async ValueTask<bool> WaitForWritesAsync(ChannelReader<PendingWrite> reader, Func<bool> lastFailed)
     {
+        CheckOtherProcessesWrites();
         var ready = reader.WaitToReadAsync();
-        if (ready.IsCompleted || Liveness is not { } liveness)
+        if (ready.IsCompleted)
         {
             return await ready;
         }
 
         var waiting = ready.AsTask();
+        var lastBeat = 0L;
         while (!waiting.IsCompleted)
         {
-            if (!lastFailed())
+            if (Liveness is { } liveness && !lastFailed() && Stopwatch.GetElapsedTime(lastBeat) >= WriterIdleBeat)
             {
                 liveness.Beat(0);
+                lastBeat = Stopwatch.GetTimestamp();
             }
 
-            await Task.WhenAny(waiting, Task.Delay(WriterIdleBeat));
+            await Task.WhenAny(waiting, Task.Delay(Liveness is null || Changes.HasSubscribers ? OtherProcessCheckInterval : WriterIdleBeat));
+            CheckOtherProcessesWrites();
         }
 
         return await waiting;
+    }
+
+    /// <summary>
+    /// Publishes the changes another process committed (the admin CLI restoring or importing into a live server), so
+    /// sessions in IDLE hear of them as they hear of this process's own writes. SQLite's data_version on the writer
+    /// connection moves only when ANOTHER connection commits, and every write of this process goes through the
+    /// writer, so one cheap pragma every <see cref="OtherProcessCheckInterval"/> replaces a poll per IMAP session.
+    /// Runs on the writer loop only (it owns the connection).
+    /// </summary>
+    private void CheckOtherProcessesWrites()
+    {
+        if (Stopwatch.GetElapsedTime(_lastOtherProcessCheck) < OtherProcessCheckInterval)
+        {
+            return;
+        }
+
+        _lastOtherProcessCheck = Stopwatch.GetTimestamp();
+        try
+        {
+            using var command = _writer.CreateCommand();
+            command.CommandText = "PRAGMA data_version";
+            var version = (long)command.ExecuteScalar()!;
+            if (version == _dataVersion)
+            {
+                return;
+            }
+
+            var first = _dataVersion is null;
+            _dataVersion = version;
+            var watched = Changes.WatchedMailboxes();
+            if (first || watched.Count == 0)
+            {
+                // The first look (at open) is the baseline; with nobody watching there is nobody to tell.
+                _watchedModSeqs = [];
+                return;
+            }
+
+            // Only the watched mailboxes whose modseq moved since the last look (or that are gone) are woken.
+            command.CommandText = "SELECT id, highest_modseq FROM mailboxes WHERE id IN (SELECT value FROM json_each(@ids))";
+            command.Parameters.AddWithValue("@ids", Columns.JsonArray(watched));
+            var now = new Dictionary<long, long>(watched.Count);
+            using (var rows = command.ExecuteReader())
+            {
+                while (rows.Read())
+                {
+                    now[rows.GetInt64(0)] = rows.GetInt64(1);
+                }
+            }
+
+            foreach (var mailboxId in watched)
+            {
+                var moved = !now.TryGetValue(mailboxId, out var modSeq) || !_watchedModSeqs.TryGetValue(mailboxId, out var known) || known != modSeq;
+                if (moved)
+                {
+                    Changes.Publish(mailboxId);
+                }
+            }
+
+            _watchedModSeqs = now;
+        }
+        catch (Exception ex) when (ex is SqliteException or InvalidOperationException)
+        {
+            // A busy or failing database is reported by the writes themselves; sessions re-read at their next command.
+            LogWriteFailed(_logger, 0, ex);
+        }
     }
 
     private void RunBatch(List<PendingWrite> batch)

@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Rempart.Common.Configuration;
+using Rempart.Store.Sqlite;
 
 namespace Rempart.Imap.Tests.Sessions;
 
@@ -63,6 +66,31 @@ public class ConcurrencyAndLogTests
         await b.SendAsync("p APPEND INBOX {12+}\r\nSubject: x\r\n\r\n");
         await b.ReadUntilAsync("p ");
         Assert.Equal("* 1 EXISTS", await a.ReadLineAsync(5000));
+        await a.SendAsync("DONE\r\n");
+        Assert.Equal("i OK IDLE terminated", await a.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task Idle_reports_a_message_appended_by_another_process()
+    {
+        await using var server = await ImapTestServer.StartAsync(implicitTls: true);
+        await using var a = await RawImapClient.ConnectAndLoginAsync(server);
+        await a.SendAsync("s SELECT INBOX\r\n");
+        await a.ReadUntilAsync("s OK");
+        await a.SendAsync("i IDLE\r\n");
+        Assert.Equal("+ idling", await a.ReadLineAsync());
+
+        // A second store on the same files is what the admin CLI is (a restore or an import into a live server): it
+        // has its own writer connection and its own change bus, so only the server store's data_version check can
+        // tell the session.
+        var inbox = (await server.Store.Messages.ListMailboxesAsync(server.Account.Id)).Single(m => m.Name == "INBOX");
+        await using (var other = await SqliteMailStore.OpenAsync(server.Store.DatabasePath, server.Store.BlobFiles.Root, new StoreOptions(), NullLogger.Instance))
+        {
+            var blob = await other.Blobs.PutAsync("Subject: from the CLI\r\n\r\nbody\r\n"u8.ToArray());
+            await other.Messages.AppendAsync(inbox.Id, blob, [], DateTimeOffset.UtcNow);
+        }
+
+        Assert.Equal("* 1 EXISTS", await a.ReadLineAsync(15000));
         await a.SendAsync("DONE\r\n");
         Assert.Equal("i OK IDLE terminated", await a.ReadLineAsync());
     }
