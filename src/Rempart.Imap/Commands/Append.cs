@@ -55,7 +55,6 @@ public sealed partial class ImapSession
 
         var blob = await _store.Blobs.PutAsync(message.Data, ct);
         var result = await _store.Messages.AppendAsync(mailboxId, blob, flags, internalDate, ct);
-        _store.Changes.Publish(mailboxId);
         RempartMetrics.MessagesReceived.WithLabels("imap-append").Inc();
         Ok("[APPENDUID " + result.UidValidity.ToString(CultureInfo.InvariantCulture) + " " + result.Uid.ToString(CultureInfo.InvariantCulture) + "] APPEND completed");
     }

@@ -36,7 +36,6 @@ public sealed partial class ImapSession
         }
 
         var result = await _store.Messages.CopyAsync(Selected.Id, [.. messages.Select(m => m.Message.Uid)], target.Id, move, ct);
-        _store.Changes.Publish(target.Id);
         await ReportJunkFeedbackAsync(Selected, target, messages.Select(m => m.Message.BlobHash), ct);
         var copyUid = "COPYUID " + result.UidValidity.ToString(CultureInfo.InvariantCulture) + " "
             + string.Join(',', result.SourceUids.Select(u => u.ToString(CultureInfo.InvariantCulture))) + " "
@@ -48,7 +47,6 @@ public sealed partial class ImapSession
         }
 
         // RFC 6851 section 4.3: COPYUID comes in an untagged OK before the expunges.
-        _store.Changes.Publish(Selected.Id);
         _writer.Untagged("OK [" + copyUid + "] Moved");
         ReportExpunged(result.SourceUids.ToList());
         Ok("MOVE completed");

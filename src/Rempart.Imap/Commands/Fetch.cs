@@ -123,7 +123,6 @@ public sealed partial class ImapSession
                     UpdateView(changed);
                 }
 
-                _store.Changes.Publish(Selected.Id);
                 if (!items.Any(i => i.Kind == FetchKind.Flags))
                 {
                     items.Add(new FetchItem(FetchKind.Flags, "FLAGS"));

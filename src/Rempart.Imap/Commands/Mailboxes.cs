@@ -232,7 +232,6 @@ public sealed partial class ImapSession
         }
 
         await _store.Messages.DeleteMailboxAsync(mailbox.Id, ct);
-        _store.Changes.Publish(mailbox.Id);
         Ok("DELETE completed");
     }
 

@@ -20,11 +20,7 @@ public sealed partial class ImapSession
         if (expunge && !_readOnly)
         {
             // RFC 9051 section 6.4.1: CLOSE expunges silently.
-            var removed = await _store.Messages.ExpungeAsync(Selected.Id, null, ct);
-            if (removed.Count > 0)
-            {
-                _store.Changes.Publish(Selected.Id);
-            }
+            await _store.Messages.ExpungeAsync(Selected.Id, null, ct);
         }
 
         Deselect();
@@ -49,11 +45,6 @@ public sealed partial class ImapSession
         }
 
         var removed = await _store.Messages.ExpungeAsync(Selected.Id, only, ct);
-        if (removed.Count > 0)
-        {
-            _store.Changes.Publish(Selected.Id);
-        }
-
         ReportExpunged(removed);
         Ok("EXPUNGE completed");
     }

@@ -59,11 +59,6 @@ public sealed partial class ImapSession
         }
 
         var result = await _store.Messages.StoreFlagsAsync(Selected.Id, [.. messages.Select(m => m.Message.Uid)], operation, flags, unchangedSince, ct);
-        if (result.Changed.Count > 0)
-        {
-            _store.Changes.Publish(Selected.Id);
-        }
-
         var changed = new HashSet<long>();
         foreach (var m in result.Changed)
         {
