@@ -220,7 +220,7 @@ public static partial class ServerRunner
             k.AddServerHeader = false;
         });
         var app = builder.Build();
-        HttpEndpoints.Map(app, options, state);
+        HttpEndpoints.Map(app, options);
         monitoring.Map(app);
         return app;
     }

@@ -7,17 +7,17 @@ using Rempart.Common.Configuration;
 
 namespace Rempart.Server.Http;
 
-/// <summary>The HTTP listener's routes: health, readiness, Prometheus metrics and client autoconfiguration.</summary>
+/// <summary>
+/// The HTTP listener's routes: Prometheus metrics and client autoconfiguration. /livez, /healthz and /readyz are
+/// <see cref="HealthEndpoints"/> (mapped by the monitoring runtime, driven by the health model).
+/// </summary>
 public static class HttpEndpoints
 {
     /// <summary>Largest Autodiscover request body read (Outlook sends well under 1 KiB).</summary>
     public const int MaxAutodiscoverRequest = 16 * 1024;
 
-    public static void Map(IEndpointRouteBuilder app, RempartOptions options, ServerState state)
+    public static void Map(IEndpointRouteBuilder app, RempartOptions options)
     {
-        // /livez, /healthz and /readyz: HealthEndpoints (mapped by the monitoring runtime, driven by the health model).
-        _ = state;
-
         app.MapGet("/metrics", async (HttpContext ctx) =>
         {
             ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
