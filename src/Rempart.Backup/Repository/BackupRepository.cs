@@ -325,24 +325,31 @@ public sealed class BackupRepository : IDisposable
 
     public void WriteSnapshot(SnapshotManifest manifest)
     {
+        ArgumentNullException.ThrowIfNull(manifest);
         ValidateId32(manifest.Id);
         CommitPending();
-        var bytes = Keys.Seal(manifest.Serialize(), RepositoryKeys.SnapshotAd(manifest.Id), compress: true);
-        WriteAtomic(Path.Combine(SnapshotsPath, manifest.Id), bytes, overwrite: false);
+        WriteAtomic(Path.Combine(SnapshotsPath, manifest.Id), ManifestFormat.Write(manifest, Keys), overwrite: false);
     }
 
+    /// <summary>
+    /// A snapshot. A version-2 manifest is read up to its header here; its catalog sections are read when first used
+    /// (<see cref="ManifestFormat"/>). A version-1 manifest (one sealed JSON document) is read whole.
+    /// </summary>
     public SnapshotManifest ReadSnapshot(string id) => ReadSnapshot(id, summaryOnly: false);
 
-    /// <summary>The manifest's header only (<see cref="SnapshotManifest.DeserializeSummary"/>): for choosing a snapshot.</summary>
+    /// <summary>
+    /// The manifest's header: for choosing a snapshot. Version 2 reads only the header (its lists still load on first
+    /// use); version 1 decrypts the whole file but builds no lists (<see cref="SnapshotManifest.DeserializeSummary"/>).
+    /// </summary>
     public SnapshotManifest ReadSnapshotSummary(string id) => ReadSnapshot(id, summaryOnly: true);
 
     /// <summary>Headers of every readable snapshot, oldest first (damaged ones left out).</summary>
     public IReadOnlyList<SnapshotManifest> ReadSnapshotSummaries() => ReadAll(summaryOnly: true).Snapshots;
 
-    /// <summary>The newest readable snapshot of a kind (and host when given), read whole; null when there is none.</summary>
+    /// <summary>The newest readable snapshot of a kind (and host when given); null when there is none.</summary>
     public SnapshotManifest? ReadLatestSnapshot(string? kind = null, string? host = null) =>
         ReadSnapshotSummaries().LastOrDefault(s => (kind is null || s.Kind == kind) && (host is null || s.Host == host)) is { } latest
-            ? ReadSnapshot(latest.Id)
+            ? latest.Version >= ManifestFormat.Version ? latest : ReadSnapshot(latest.Id)
             : null;
 
     private SnapshotManifest ReadSnapshot(string id, bool summaryOnly)
@@ -352,6 +359,17 @@ public sealed class BackupRepository : IDisposable
         if (!File.Exists(path))
         {
             throw new BackupException($"no snapshot {id} in {Root}; list them with: rempart backup list");
+        }
+
+        Span<byte> start = stackalloc byte[ManifestFormat.PrefixLength];
+        using (var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+        {
+            start = start[..RandomAccess.Read(file, start, 0)];
+        }
+
+        if (ManifestFormat.HasMagic(start))
+        {
+            return ManifestFormat.Read(path, id, Keys);
         }
 
         byte[] plain;
@@ -370,7 +388,7 @@ public sealed class BackupRepository : IDisposable
     public IReadOnlyList<string> ListSnapshotIds() =>
         [.. Directory.EnumerateFiles(SnapshotsPath).Select(Path.GetFileName).OfType<string>().Where(IsValidId32).Order(StringComparer.Ordinal)];
 
-    /// <summary>Reads every manifest; damaged ones are returned separately instead of failing the whole listing.</summary>
+    /// <summary>Every manifest (version 2: headers, lists on first use); damaged ones are returned separately instead of failing the whole listing.</summary>
     public (IReadOnlyList<SnapshotManifest> Snapshots, IReadOnlyList<(string Id, string Error)> Damaged) ReadAllSnapshots() => ReadAll(summaryOnly: false);
 
     private (IReadOnlyList<SnapshotManifest> Snapshots, IReadOnlyList<(string Id, string Error)> Damaged) ReadAll(bool summaryOnly)
@@ -381,7 +399,14 @@ public sealed class BackupRepository : IDisposable
         {
             try
             {
-                good.Add(ReadSnapshot(id, summaryOnly));
+                var snapshot = ReadSnapshot(id, summaryOnly);
+                if (!summaryOnly)
+                {
+                    // Whole: a damaged section is reported here with its snapshot, not later by whoever reads it.
+                    snapshot.LoadAll();
+                }
+
+                good.Add(snapshot);
             }
             catch (BackupException ex)
             {

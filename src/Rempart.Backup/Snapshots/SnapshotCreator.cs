@@ -38,11 +38,12 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
 
         repository.Lock(exclusive: false);
         var previous = repository.ReadLatestSnapshot(kind: "server");
-        var known = previous?.Blobs.ToDictionary(b => b.Hash, StringComparer.Ordinal) ?? [];
 
-        // Which chunks exist, from one listing rather than a stat per chunk of the previous snapshot (prune, which could
-        // remove some, takes the exclusive lock, so the listing holds for the whole run).
-        var present = previous is null ? [] : repository.ListChunkIds().ToHashSet(StringComparer.Ordinal);
+        // Started now, awaited before the bodies: the previous index (its blobs section) and which chunks exist, from
+        // one listing rather than a stat per chunk of the previous snapshot (prune, which could remove some, takes the
+        // exclusive lock, so the listing holds for the whole run). Both overlap with the database copy below.
+        var knownTask = Task.Run(() => previous?.Blobs.ToDictionary(b => b.Hash, StringComparer.Ordinal) ?? [], ct);
+        var presentTask = Task.Run(() => previous is null ? [] : repository.ListChunkIds().ToHashSet(StringComparer.Ordinal), ct);
         var stats = new SnapshotStats();
         var work = Path.Combine(Path.GetTempPath(), "rempart-backup-" + Guid.NewGuid().ToString("N"));
         NativeFileSystem.CreatePrivateDirectory(work);
@@ -54,6 +55,8 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
             var catalog = ReadCatalog(copy);
             var files = new List<FileEntry> { await StoreFileAsync(copy, DatabaseName, stats, ct) };
 
+            var known = await knownTask;
+            var present = await presentTask;
             var blobsRoot = Path.Combine(data, "blobs");
             var entries = new ConcurrentDictionary<string, BlobEntry>(StringComparer.Ordinal);
             var missing = new ConcurrentBag<string>();

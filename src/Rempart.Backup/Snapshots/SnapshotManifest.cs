@@ -7,18 +7,25 @@ namespace Rempart.Backup.Snapshots;
 /// <summary>
 /// One snapshot: the files it holds (each a list of chunk ids), the message bodies (blob hash → chunks, the index an
 /// incremental run reuses) and a catalog of accounts, folders and messages read from the database copy, so browsing,
-/// granular restore and "which messages does this damaged chunk hold" need no database restore. Serialized as JSON,
-/// then compressed and encrypted (docs/backup-format.md, "snapshots").
+/// granular restore and "which messages does this damaged chunk hold" need no database restore. Version 2 writes it
+/// as a small sealed header plus separately sealed binary sections (<see cref="ManifestFormat"/>), read only when a
+/// property needs them; version 1 was one sealed JSON document, still read (docs/backup-format.md, "snapshots").
 /// </summary>
 public sealed class SnapshotManifest
 {
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = ManifestFormat.Version;
 
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
+
+    private List<FileEntry>? _files;
+    private List<BlobEntry>? _blobs;
+    private List<AccountEntry>? _accounts;
+    private List<MailboxEntry>? _mailboxes;
+    private List<MessageEntry>? _messages;
 
     public int Version { get; init; } = CurrentVersion;
 
@@ -34,20 +41,49 @@ public sealed class SnapshotManifest
 
     public string? Tag { get; init; }
 
-    public List<FileEntry> Files { get; init; } = [];
+    public List<FileEntry> Files { get => _files ??= Sections?.ReadFiles() ?? []; init => _files = value; }
 
-    public List<BlobEntry> Blobs { get; init; } = [];
+    public List<BlobEntry> Blobs { get => _blobs ??= Sections?.ReadBlobs() ?? []; init => _blobs = value; }
 
-    public List<AccountEntry> Accounts { get; init; } = [];
+    public List<AccountEntry> Accounts { get => _accounts ??= LoadDirectory().Accounts; init => _accounts = value; }
 
-    public List<MailboxEntry> Mailboxes { get; init; } = [];
+    public List<MailboxEntry> Mailboxes { get => _mailboxes ??= LoadDirectory().Mailboxes; init => _mailboxes = value; }
 
-    public List<MessageEntry> Messages { get; init; } = [];
+    public List<MessageEntry> Messages { get => _messages ??= Sections?.ReadMessages(null) ?? []; init => _messages = value; }
+
+    /// <summary>Where a version-2 manifest's sections are read from on first use; null when built in memory or from JSON.</summary>
+    [JsonIgnore]
+    internal ManifestFormat.SectionReader? Sections { get; init; }
+
+    /// <summary>
+    /// The messages of some folders only, in folder then UID order. From a version-2 manifest this decodes just those
+    /// folders' records (the others are skipped by length), which is what a granular restore needs.
+    /// </summary>
+    public List<MessageEntry> MessagesIn(IReadOnlySet<long> mailboxIds)
+    {
+        ArgumentNullException.ThrowIfNull(mailboxIds);
+        return _messages is null && Sections is not null
+            ? Sections.ReadMessages(mailboxIds)
+            : [.. Messages.Where(m => mailboxIds.Contains(m.MailboxId))];
+    }
+
+    /// <summary>Reads every section now (a damaged one throws here).</summary>
+    internal void LoadAll() => _ = (Files, Blobs, Accounts, Mailboxes, Messages);
+
+    private (List<AccountEntry> Accounts, List<MailboxEntry> Mailboxes) LoadDirectory()
+    {
+        var directory = Sections?.ReadDirectory() ?? ([], []);
+        _accounts ??= directory.Accounts;
+        _mailboxes ??= directory.Mailboxes;
+        return (_accounts, _mailboxes);
+    }
 
     public SnapshotStats Stats { get; set; } = new();
 
-    public byte[] Serialize() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+    /// <summary>The version-1 JSON form (still read; written only by tests that build version-1 fixtures).</summary>
+    internal byte[] SerializeJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
 
+    /// <summary>A version-1 (JSON) manifest.</summary>
     public static SnapshotManifest Deserialize(ReadOnlySpan<byte> json, string id)
     {
         var manifest = Parse<SnapshotManifest>(json, id);
@@ -78,14 +114,14 @@ public sealed class SnapshotManifest
         }
     }
 
-    private static void Check(string id, string? named, int version)
+    internal static void Check(string id, string? named, int version)
     {
         if (!string.Equals(named, id, StringComparison.Ordinal))
         {
             throw new DamagedDataException($"snapshot manifest {id} does not name itself (moved or swapped)");
         }
 
-        if (version > CurrentVersion)
+        if (version is < 1 or > CurrentVersion)
         {
             throw new BackupException($"snapshot {id} has manifest version {version}; this Rempart reads up to {CurrentVersion}");
         }

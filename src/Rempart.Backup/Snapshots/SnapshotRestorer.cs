@@ -132,12 +132,28 @@ public sealed class SnapshotRestorer(BackupRepository repository)
         var targetAddress = selection.TargetAccount ?? account.Address;
         var target = await store.Directory.GetAccountAsync(targetAddress, ct)
             ?? throw new BackupException($"no account {targetAddress} on this server to restore into; create it first (rempart user add {targetAddress}) or pass --to ACCOUNT");
-        var blobs = snapshot.Blobs.ToDictionary(b => b.Hash, StringComparer.Ordinal);
+
+        // Only the chosen folders' records are decoded (a version-2 manifest skips the others by length), and only
+        // their bodies are indexed.
+        var selected = snapshot.MessagesIn(mailboxes.Select(m => m.Id).ToHashSet())
+            .Where(m => selection.Uid is null || m.Uid == selection.Uid)
+            .GroupBy(m => m.MailboxId)
+            .ToDictionary(g => g.Key, g => g.ToList());
+        var needed = selected.Values.SelectMany(v => v).Select(m => m.Blob).ToHashSet(StringComparer.Ordinal);
+        var blobs = new Dictionary<string, BlobEntry>(needed.Count, StringComparer.Ordinal);
+        foreach (var blob in snapshot.Blobs)
+        {
+            if (needed.Contains(blob.Hash))
+            {
+                blobs[blob.Hash] = blob;
+            }
+        }
+
         var folders = new List<string>();
         var work = new List<(long BoxId, MessageEntry Message)>();
         foreach (var mailbox in mailboxes)
         {
-            var messages = snapshot.Messages.Where(m => m.MailboxId == mailbox.Id && (selection.Uid is null || m.Uid == selection.Uid)).ToList();
+            var messages = selected.GetValueOrDefault(mailbox.Id) ?? [];
             if (selection.Uid is not null && messages.Count == 0)
             {
                 throw new BackupException($"snapshot {snapshot.ShortId} has no message UID {selection.Uid} in {account.Address}/{mailbox.Name}");
@@ -217,21 +233,29 @@ public sealed class SnapshotRestorer(BackupRepository repository)
         return buffer.ToArray();
     }
 
+    /// <summary>Largest declared size decompressed straight into an exact array (larger frames stream, growing as data really comes).</summary>
+    private const int DirectDecompressBytes = 64 * 1024 * 1024;
+
     /// <summary>The message bytes of a blob, checked against its SHA-256 name.</summary>
     public static byte[] Decompress(byte[] blobFile, string hash)
     {
-        byte[] content;
-        try
+        ArgumentNullException.ThrowIfNull(blobFile);
+        ArgumentNullException.ThrowIfNull(hash);
+        var content = DecompressKnownSize(blobFile);
+        if (content is null)
         {
-            using var input = new MemoryStream(blobFile);
-            using var zstd = new DecompressionStream(input);
-            using var output = new MemoryStream();
-            zstd.CopyTo(output);
-            content = output.ToArray();
-        }
-        catch (ZstdException ex)
-        {
-            throw new DamagedDataException($"message body {hash[..16]} is not valid zstd", ex);
+            try
+            {
+                using var input = new MemoryStream(blobFile);
+                using var zstd = new DecompressionStream(input);
+                using var output = new MemoryStream();
+                zstd.CopyTo(output);
+                content = output.ToArray();
+            }
+            catch (ZstdException ex)
+            {
+                throw new DamagedDataException($"message body {hash[..16]} is not valid zstd", ex);
+            }
         }
 
         if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(content)), hash, StringComparison.Ordinal))
@@ -240,6 +264,31 @@ public sealed class SnapshotRestorer(BackupRepository repository)
         }
 
         return content;
+    }
+
+    /// <summary>
+    /// The blob store writes one frame that declares its content size: decompressed in one call into an exact array,
+    /// not through a stream and a growing buffer. Null when the size is not declared, large, or does not fit (then the
+    /// caller streams, and reports a frame that is really damaged).
+    /// </summary>
+    private static byte[]? DecompressKnownSize(byte[] blobFile)
+    {
+        try
+        {
+            var size = Decompressor.GetDecompressedSize(blobFile);
+            if (size is 0 or > DirectDecompressBytes)
+            {
+                return null;
+            }
+
+            var content = new byte[size];
+            using var decompressor = new Decompressor();
+            return decompressor.Unwrap(blobFile, content, 0) == content.Length ? content : null;
+        }
+        catch (ZstdException)
+        {
+            return null;
+        }
     }
 
     public static bool SameFolder(string name, string wanted) =>
