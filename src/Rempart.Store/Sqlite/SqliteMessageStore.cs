@@ -176,9 +176,25 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             return true;
         }, ct);
 
-    public async Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct = default)
+    public async Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct = default) =>
+        await DeliverAsync(blob, await AnalyzeIfNeededAsync(blob, ct), targets, internalDate, ct);
+
+    public Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, ReadOnlyMemory<byte> content, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct = default)
     {
-        var analysis = await AnalyzeIfNeededAsync(blob, ct);
+        ArgumentNullException.ThrowIfNull(blob);
+        if (content.Length != blob.Size)
+        {
+            throw new ArgumentException($"the content ({content.Length} bytes) is not the blob's ({blob.Size} bytes)", nameof(content));
+        }
+
+        // A new body in the common case (a fresh Received field makes each inbound copy unique): analyzing it from
+        // memory costs less than asking the database first and reading the blob back. EnsureMetadata keeps the first
+        // analysis when the body turns out to be known.
+        return DeliverAsync(blob, MessageAnalyzer.AnalyzeOrFallback(content), targets, internalDate, ct);
+    }
+
+    private async Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, MessageAnalysis? analysis, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct)
+    {
         var flagsPerTarget = targets.Select(t => NormalizeFlags(t.Flags ?? [])).ToList();
         return await store.WriteAsync<IReadOnlyList<DeliveryResult>>(op =>
         {
