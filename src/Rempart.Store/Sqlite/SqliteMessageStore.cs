@@ -222,7 +222,7 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
                 if (blobId is null)
                 {
                     blobId = id;
-                    EnsureMetadata(op, id, blob, analysis);
+                    EnsureMetadata(op, id, blob, analysis, a => store.DeferTextIndex(op, id, blob.Hash, a));
                 }
                 else
                 {
@@ -610,7 +610,9 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         return MessageAnalyzer.AnalyzeOrFallback(raw);
     }
 
-    private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis)
+    /// <param name="deferText">When given, the body's text goes to it instead of into the full-text index in this
+    /// transaction (delivery: <see cref="SqliteMailStore.DeferTextIndex"/>).</param>
+    private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis, Action<MessageAnalysis>? deferText = null)
     {
         if (op.Db.Long("SELECT 1 FROM message_meta WHERE blob_id = @b", ("@b", blobId)) is not null)
         {
@@ -627,6 +629,12 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             ("@b", blobId), ("@env", analysis.Envelope), ("@body", analysis.Body), ("@bs", analysis.BodyStructure), ("@subj", analysis.Subject),
             ("@from", analysis.From), ("@to", analysis.To), ("@cc", analysis.Cc), ("@date", analysis.Date is { } d ? Columns.Time(d) : null),
             ("@mid", analysis.MessageId), ("@irt", analysis.InReplyTo), ("@refs", analysis.References));
+        if (deferText is not null)
+        {
+            deferText(analysis);
+            return;
+        }
+
         op.Db.Exec("DELETE FROM message_text WHERE rowid = @b", ("@b", blobId));
         op.Db.Exec("INSERT INTO message_text(rowid, headers, body) VALUES(@b, @h, @t)", ("@b", blobId), ("@h", analysis.HeaderText), ("@t", analysis.BodyText));
     }
