@@ -29,8 +29,11 @@ public sealed partial class SqliteMailStore
 
     private const int TextIndexBatch = 64;
 
-    /// <summary>Most waiting texts indexed in one write (bounds the transaction, not the queue).</summary>
+    /// <summary>Most waiting texts indexed in one write (bounds the transaction).</summary>
     private const int DeferredTextBatch = 256;
+
+    /// <summary>Most texts waiting at once (bounds the memory): beyond it a delivery indexes its own text again.</summary>
+    internal const int MaxDeferredTexts = 2048;
 
     private readonly SemaphoreSlim _textIndexGate = new(1, 1);
     private readonly System.Collections.Concurrent.ConcurrentQueue<DeferredText> _deferredText = new();
@@ -44,16 +47,24 @@ public sealed partial class SqliteMailStore
     /// <summary>
     /// Inside a delivery's write: marks the index as behind (in the same transaction) and queues the text. Queued on
     /// the writer's thread before the commit, so a search that sees the message also finds its text queued; the
-    /// indexing write runs after this transaction and skips the text if it was rolled back.
+    /// indexing write runs after this transaction and skips the text if it was rolled back. False (the caller
+    /// indexes the text itself) when <see cref="MaxDeferredTexts"/> already wait.
     /// </summary>
-    internal void DeferTextIndex(WriteOp op, long blobId, string hash, MessageAnalysis analysis)
+    internal bool DeferTextIndex(WriteOp op, long blobId, string hash, MessageAnalysis analysis)
     {
+        if (_deferredText.Count >= MaxDeferredTexts)
+        {
+            return false;
+        }
+
         op.Db.Exec("INSERT OR IGNORE INTO store_state(key, value) VALUES(@k, 1)", ("@k", TextIndexBehindKey));
         _deferredText.Enqueue(new DeferredText(blobId, hash, analysis.HeaderText, analysis.BodyText));
         if (Interlocked.CompareExchange(ref _deferredTextWorker, 1, 0) == 0)
         {
             _ = Task.Run(IndexDeferredLoopAsync, CancellationToken.None);
         }
+
+        return true;
     }
 
     /// <summary>Background: indexes the waiting texts, batch after batch, until none is left.</summary>

@@ -610,9 +610,9 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         return MessageAnalyzer.AnalyzeOrFallback(raw);
     }
 
-    /// <param name="deferText">When given, the body's text goes to it instead of into the full-text index in this
-    /// transaction (delivery: <see cref="SqliteMailStore.DeferTextIndex"/>).</param>
-    private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis, Action<MessageAnalysis>? deferText = null)
+    /// <param name="deferText">When given and it takes the text (true), the body's text is indexed later instead of in
+    /// this transaction (delivery: <see cref="SqliteMailStore.DeferTextIndex"/>).</param>
+    private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis, Func<MessageAnalysis, bool>? deferText = null)
     {
         if (op.Db.Long("SELECT 1 FROM message_meta WHERE blob_id = @b", ("@b", blobId)) is not null)
         {
@@ -629,9 +629,8 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             ("@b", blobId), ("@env", analysis.Envelope), ("@body", analysis.Body), ("@bs", analysis.BodyStructure), ("@subj", analysis.Subject),
             ("@from", analysis.From), ("@to", analysis.To), ("@cc", analysis.Cc), ("@date", analysis.Date is { } d ? Columns.Time(d) : null),
             ("@mid", analysis.MessageId), ("@irt", analysis.InReplyTo), ("@refs", analysis.References));
-        if (deferText is not null)
+        if (deferText?.Invoke(analysis) == true)
         {
-            deferText(analysis);
             return;
         }
 
