@@ -169,6 +169,43 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         _ => new("BAYES_00", -3.5, "Bayes spam probability 0 to 1%"),
     };
 
+    /// <summary>
+    /// True when <see cref="Analyze(MimeMessage, ReadOnlyMemory{byte}, long?)"/> for <paramref name="accountId"/> can
+    /// differ from the analysis without an account: the classifier runs and the recipient's own model is big enough to
+    /// be consulted. When false, the global analysis is the recipient's too and need not be computed again.
+    /// </summary>
+    public bool UsesPersonalModel(long accountId)
+    {
+        if (!_options.Enabled || GetUserModel(accountId, create: false) is not { } user)
+        {
+            return false;
+        }
+
+        var global = _global;
+        global.Lock.EnterReadLock();
+        try
+        {
+            if (global.SpamMessages < _options.MinMessagesForBayes || global.HamMessages < _options.MinMessagesForBayes)
+            {
+                return false;
+            }
+        }
+        finally
+        {
+            global.Lock.ExitReadLock();
+        }
+
+        user.Lock.EnterReadLock();
+        try
+        {
+            return user.Tokens.Count >= _options.MinTokensForUserModel;
+        }
+        finally
+        {
+            user.Lock.ExitReadLock();
+        }
+    }
+
     /// <summary>The Bayes spam probability, or null when the global model has too few messages of either kind.</summary>
     private double? Classify(HashSet<uint> tokens, long? accountId)
     {

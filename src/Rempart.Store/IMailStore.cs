@@ -123,6 +123,13 @@ public interface IMessageStore
     /// </summary>
     Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct = default);
 
+    /// <summary>
+    /// <see cref="DeliverAsync(BlobRef, IReadOnlyList{DeliveryTarget}, DateTimeOffset, CancellationToken)"/> for a body the
+    /// caller still holds in memory (SMTP end of data): <paramref name="content"/> must be exactly the bytes of
+    /// <paramref name="blob"/>, and is analyzed as it is instead of being read back and decompressed from the blob store.
+    /// </summary>
+    Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, ReadOnlyMemory<byte> content, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct = default);
+
     /// <summary>Appends to one mailbox (IMAP APPEND); throws <see cref="QuotaExceededException"/> when over quota.</summary>
     Task<AppendResult> AppendAsync(long mailboxId, BlobRef blob, IReadOnlyCollection<string> flags, DateTimeOffset internalDate, CancellationToken ct = default);
 

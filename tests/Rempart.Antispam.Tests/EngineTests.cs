@@ -95,6 +95,25 @@ public class EngineTests
     }
 
     [Fact]
+    public void Personal_model_is_reported_only_when_it_would_be_consulted()
+    {
+        using var folder = new TempFolder();
+        using var engine = NewEngine(folder, Fixtures.Options(o => o.MinTokensForUserModel = 50));
+        Assert.False(engine.UsesPersonalModel(1));
+
+        // A user model without a trained global model: the classifier does not run at all.
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.True(engine.Learn(Fixtures.Variant("newsletter.eml", i), isSpam: true, accountId: 1));
+        }
+
+        Assert.False(engine.UsesPersonalModel(1));
+        Fixtures.Train(engine);
+        Assert.True(engine.UsesPersonalModel(1));
+        Assert.False(engine.UsesPersonalModel(2));
+    }
+
+    [Fact]
     public void User_model_below_the_token_minimum_is_not_consulted()
     {
         using var folder = new TempFolder();

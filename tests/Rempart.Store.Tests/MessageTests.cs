@@ -36,6 +36,42 @@ public sealed class MessageTests
     }
 
     [Fact]
+    public async Task Delivery_of_content_in_memory_stores_the_same_metadata_and_index_as_from_the_blob()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var b = await t.AddAccountAsync("b@example.com");
+        var raw = Messages.Plain("Quarterly figures", "the turnover grew by eleven percent");
+        var blob = await t.PutAsync(raw);
+
+        var fromMemory = await t.Store.Messages.DeliverAsync(blob, raw, [new DeliveryTarget(a.Id)], DateTimeOffset.UtcNow);
+        var again = await t.Store.Messages.DeliverAsync(blob, [new DeliveryTarget(b.Id)], DateTimeOffset.UtcNow);
+
+        Assert.Equal(DeliveryOutcome.Stored, Assert.Single(fromMemory).Outcome);
+        Assert.Equal(DeliveryOutcome.Stored, Assert.Single(again).Outcome);
+        var inboxA = await t.InboxAsync(a.Id);
+        var inboxB = await t.InboxAsync(b.Id);
+        var metaA = await t.Store.Messages.GetMetadataAsync(Assert.Single(await t.Store.Messages.ListMessagesAsync(inboxA.Id)).Id);
+        var metaB = await t.Store.Messages.GetMetadataAsync(Assert.Single(await t.Store.Messages.ListMessagesAsync(inboxB.Id)).Id);
+        Assert.Equal("Quarterly figures", metaA!.Subject);
+        Assert.Equal(metaA.Envelope, metaB!.Envelope);
+        Assert.Equal(metaA.BodyStructure, metaB.BodyStructure);
+        Assert.Equal([1L], await t.Store.Messages.SearchTextAsync(inboxA.Id, "eleven percent", TextSearchScope.Body));
+        Assert.Empty(await t.Store.CheckIntegrityAsync());
+    }
+
+    [Fact]
+    public async Task Delivery_of_content_in_memory_refuses_bytes_that_are_not_the_blob()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var blob = await t.PutAsync(Messages.Plain("x", "y"));
+
+        await Assert.ThrowsAsync<ArgumentException>(() => t.Store.Messages.DeliverAsync(blob, new byte[3], [new DeliveryTarget(a.Id)], DateTimeOffset.UtcNow));
+        Assert.Equal(0, (await t.InboxAsync(a.Id)).MessageCount);
+    }
+
+    [Fact]
     public async Task Delivery_reports_unknown_accounts_and_falls_back_to_inbox()
     {
         await using var t = await TempStore.CreateAsync();

@@ -126,7 +126,7 @@ public sealed partial class ProtectionFilter
 
         var perRecipient = outbound || _s.Spam is null || rules.SetScl is not null || decision.Category is "dmarc"
             ? []
-            : await PersonalVerdictsAsync(context, mime, message, decision, evidence, spf, auth, headers, content, traceId, now, ct);
+            : await PersonalVerdictsAsync(context, mime, message, spam, decision, evidence, spf, auth, headers, content, traceId, now, ct);
 
         verdict = verdict with
         {
@@ -201,7 +201,7 @@ public sealed partial class ProtectionFilter
     /// or out of Junk): their copy goes where their model says.
     /// </summary>
     private async Task<IReadOnlyList<RecipientVerdict>> PersonalVerdictsAsync(
-        FilterContext context, MimeMessage mime, ReadOnlyMemory<byte> raw, PipelineDecision global, List<Evidence> evidence,
+        FilterContext context, MimeMessage mime, ReadOnlyMemory<byte> raw, SpamAnalysis globalSpam, PipelineDecision global, List<Evidence> evidence,
         SpfResult? spf, MessageAuthentication? auth, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> content,
         string traceId, DateTimeOffset now, CancellationToken ct)
     {
@@ -215,7 +215,8 @@ public sealed partial class ProtectionFilter
                 continue;
             }
 
-            var personal = _s.Spam!.Analyze(mime, raw, resolution.AccountIds[0]);
+            // Without a model of their own the recipient's analysis is the global one: not computed twice.
+            var personal = _s.Spam!.UsesPersonalModel(resolution.AccountIds[0]) ? _s.Spam.Analyze(mime, raw, resolution.AccountIds[0]) : globalSpam;
             var decision = VerdictPolicy.ForScl(ScoreToScl(personal, [.. evidence.Where(e => e.Stage == "connect")], spf, auth), _options, outbound: false);
             if (decision.Kind == global.Kind || decision.Kind is VerdictKind.Reject or VerdictKind.TempFail)
             {

@@ -169,11 +169,13 @@ internal static class InboundDelivery
         try
         {
             BlobRef? localBlob = null;
+            byte[]? localContent = null;
             if (accounts.Count != 0)
             {
                 // RFC 5321 section 4.4: the delivering server adds Return-Path.
                 var returnPath = "Return-Path: <" + tx.SenderText + ">\r\n";
-                localBlob = await s.Store.Blobs.PutAsync(Compose(returnPath + received + extraHeaders, message), ct);
+                localContent = Compose(returnPath + received + extraHeaders, message);
+                localBlob = await s.Store.Blobs.PutAsync(localContent, ct);
             }
 
             if (remote.Count != 0)
@@ -197,7 +199,7 @@ internal static class InboundDelivery
             var failed = new HashSet<long>();
             if (localBlob is not null)
             {
-                var results = await s.Store.Messages.DeliverAsync(localBlob, accounts, now, ct);
+                var results = await s.Store.Messages.DeliverAsync(localBlob, localContent, accounts, now, ct);
                 foreach (var result in results.Where(r => r.Outcome != DeliveryOutcome.Stored))
                 {
                     SmtpLog.LocalDeliveryFailed(s.Logger, ctx.ConnectionId, result.AccountId, result.Outcome.ToString());

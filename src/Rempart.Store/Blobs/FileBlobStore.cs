@@ -30,6 +30,12 @@ public sealed class FileBlobStore : IBlobStore
     /// <summary>Age after which a file in tmp is a crash leftover rather than a write in progress.</summary>
     private static readonly TimeSpan StaleTempAge = TimeSpan.FromHours(1);
 
+    [ThreadStatic]
+    private static Compressor? t_compressor;
+
+    [ThreadStatic]
+    private static int t_compressorLevel;
+
     private readonly string _root;
     private readonly string _tmp;
     private readonly int _level;
@@ -180,20 +186,45 @@ public sealed class FileBlobStore : IBlobStore
     }
 
     /// <summary>The content as one zstd frame in a new temporary file, fsynced when <paramref name="flush"/>.</summary>
-    private async Task WriteCompressedAsync(string tmpPath, ReadOnlyMemory<byte> content, bool flush, CancellationToken ct)
+    private Task WriteCompressedAsync(string tmpPath, ReadOnlyMemory<byte> content, bool flush, CancellationToken ct)
     {
-        byte[] compressed;
-        using (var compressor = new Compressor(_level))
+        ct.ThrowIfCancellationRequested();
+        var compressor = ThreadCompressor(_level);
+        var buffer = ArrayPool<byte>.Shared.Rent(Compressor.GetCompressBound(content.Length));
+        try
         {
-            compressed = compressor.Wrap(content.Span).ToArray();
+            var length = compressor.Wrap(content.Span, buffer);
+
+            // One unbuffered write of a few KiB: a FileStream would add its own buffer and an async state machine.
+            using var file = File.OpenHandle(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+            RandomAccess.Write(file, buffer.AsSpan(0, length), 0);
+            if (flush)
+            {
+                RandomAccess.FlushToDisk(file);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        await using var file = new FileStream(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBufferSize, FileOptions.Asynchronous);
-        await file.WriteAsync(compressed, ct);
-        if (flush)
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A compression context for this thread: creating one per message costs more than compressing a 4 KiB message
+    /// (it allocates and clears the match tables). A context gives the same frame whether fresh or reused.
+    /// </summary>
+    private static Compressor ThreadCompressor(int level)
+    {
+        if (t_compressor is null || t_compressorLevel != level)
         {
-            file.Flush(flushToDisk: true);
+            t_compressor?.Dispose();
+            t_compressor = new Compressor(level);
+            t_compressorLevel = level;
         }
+
+        return t_compressor;
     }
 
     public Stream Open(string hash)

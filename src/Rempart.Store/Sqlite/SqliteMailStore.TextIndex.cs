@@ -10,16 +10,157 @@ namespace Rempart.Store.Sqlite;
 /// bodies in the blob store. Backups leave it out (it is most of the database), so a restored database opens without
 /// it; the store then recreates the table empty, marks it as being rebuilt and fills it again, in the background
 /// (<see cref="RebuildTextIndexAsync"/>) and, for one mailbox, at once when a search needs it.
+/// <para>
+/// Delivered messages are indexed a moment behind their delivery (<see cref="DeferTextIndex"/>): the trigram insert
+/// was a third of the CPU of an SMTP delivery, and many messages indexed in one transaction cost much less than one
+/// at a time (FTS5 sorts and flushes its pending terms once per transaction, and merges fewer segments). The
+/// message itself is stored and visible at once; a search first indexes whatever is still waiting, so it never
+/// misses a delivered message. While texts wait, a store_state row says so; a crash leaves it, and the next open
+/// then rebuilds the missing part of the index like after a restore.
+/// </para>
 /// </summary>
 public sealed partial class SqliteMailStore
 {
     /// <summary>Marker row in store_state while the index is incomplete; survives a restart mid-rebuild.</summary>
     internal const string TextIndexRebuildKey = "text_index_rebuild";
 
+    /// <summary>Marker row in store_state while delivered texts may wait for the index (removed at a clean close).</summary>
+    internal const string TextIndexBehindKey = "text_index_behind";
+
     private const int TextIndexBatch = 64;
 
+    /// <summary>Most waiting texts indexed in one write (bounds the transaction).</summary>
+    private const int DeferredTextBatch = 256;
+
+    /// <summary>Most texts waiting at once (bounds the memory): beyond it a delivery indexes its own text again.</summary>
+    internal const int MaxDeferredTexts = 2048;
+
     private readonly SemaphoreSlim _textIndexGate = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<DeferredText> _deferredText = new();
     private volatile bool _textIndexPending;
+    private int _deferredTextWorker;
+    private bool _deferredTextLost;
+
+    /// <summary>A delivered body's text waiting for the index; the hash guards against a blob id reused meanwhile.</summary>
+    private sealed record DeferredText(long BlobId, string Hash, string Headers, string Body);
+
+    /// <summary>
+    /// Inside a delivery's write: marks the index as behind (in the same transaction) and queues the text. Queued on
+    /// the writer's thread before the commit, so a search that sees the message also finds its text queued; the
+    /// indexing write runs after this transaction and skips the text if it was rolled back. False (the caller
+    /// indexes the text itself) when <see cref="MaxDeferredTexts"/> already wait.
+    /// </summary>
+    internal bool DeferTextIndex(WriteOp op, long blobId, string hash, MessageAnalysis analysis)
+    {
+        if (_deferredText.Count >= MaxDeferredTexts)
+        {
+            return false;
+        }
+
+        op.Db.Exec("INSERT OR IGNORE INTO store_state(key, value) VALUES(@k, 1)", ("@k", TextIndexBehindKey));
+        _deferredText.Enqueue(new DeferredText(blobId, hash, analysis.HeaderText, analysis.BodyText));
+        if (Interlocked.CompareExchange(ref _deferredTextWorker, 1, 0) == 0)
+        {
+            _ = Task.Run(IndexDeferredLoopAsync, CancellationToken.None);
+        }
+
+        return true;
+    }
+
+    /// <summary>Background: indexes the waiting texts, batch after batch, until none is left.</summary>
+    private async Task IndexDeferredLoopAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await IndexDeferredTextAsync(CancellationToken.None);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closing: the marker stays, the next open indexes what was left.
+                return;
+            }
+            catch (Exception ex) when (ex is StoreException or SqliteException or IOException)
+            {
+                LogDeferredTextFailed(_logger, ex);
+            }
+
+            Volatile.Write(ref _deferredTextWorker, 0);
+            if (_deferredText.IsEmpty || Interlocked.CompareExchange(ref _deferredTextWorker, 1, 0) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Indexes every text waiting now; when the queue is then empty, clears the marker in the same write.</summary>
+    private async Task IndexDeferredTextAsync(CancellationToken ct)
+    {
+        await _textIndexGate.WaitAsync(ct);
+        try
+        {
+            while (!_deferredText.IsEmpty)
+            {
+                var batch = new List<DeferredText>(Math.Min(_deferredText.Count, DeferredTextBatch));
+                while (batch.Count < DeferredTextBatch && _deferredText.TryDequeue(out var text))
+                {
+                    batch.Add(text);
+                }
+
+                try
+                {
+                    await WriteAsync(
+                        op =>
+                        {
+                            foreach (var t in batch)
+                            {
+                                // Still the same stored body with its metadata (the delivery committed), not indexed yet.
+                                if (op.Db.Long(
+                                        "SELECT 1 FROM blobs b JOIN message_meta mm ON mm.blob_id = b.id WHERE b.id = @b AND b.hash = @h",
+                                        ("@b", t.BlobId), ("@h", t.Hash)) is not null &&
+                                    op.Db.Long("SELECT 1 FROM message_text WHERE rowid = @b", ("@b", t.BlobId)) is null)
+                                {
+                                    op.Db.Exec("INSERT INTO message_text(rowid, headers, body) VALUES(@b, @h, @t)", ("@b", t.BlobId), ("@h", t.Headers), ("@t", t.Body));
+                                }
+                            }
+
+                            // A delivery after this write marks the index behind again (writes run one after another).
+                            if (_deferredText.IsEmpty && !Volatile.Read(ref _deferredTextLost))
+                            {
+                                op.Db.Exec("DELETE FROM store_state WHERE key = @k", ("@k", TextIndexBehindKey));
+                            }
+
+                            return true;
+                        },
+                        ct);
+                }
+                catch
+                {
+                    // These texts are not indexed: keep the marker so the next open rebuilds the missing entries.
+                    Volatile.Write(ref _deferredTextLost, true);
+                    throw;
+                }
+            }
+        }
+        finally
+        {
+            _textIndexGate.Release();
+        }
+    }
+
+    /// <summary>At a clean close: indexes what still waits (the marker goes with the last batch).</summary>
+    private async Task FinishDeferredTextAsync()
+    {
+        try
+        {
+            await IndexDeferredTextAsync(CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is StoreException or SqliteException or IOException or ObjectDisposedException)
+        {
+            LogDeferredTextFailed(_logger, ex);
+        }
+    }
 
     /// <summary>True while the full-text index is being rebuilt (after a restore from a backup).</summary>
     public bool TextIndexPending => _textIndexPending;
@@ -36,6 +177,13 @@ public sealed partial class SqliteMailStore
         {
             db.Exec(SqliteSchema.TextIndexTable);
             db.Exec("INSERT OR REPLACE INTO store_state(key, value) VALUES(@k, 1)", ("@k", TextIndexRebuildKey));
+        }
+
+        if (db.Long("SELECT value FROM store_state WHERE key = @k", ("@k", TextIndexBehindKey)) is not null)
+        {
+            // The last run stopped while delivered texts waited for the index: find and index them like after a restore.
+            db.Exec("INSERT OR REPLACE INTO store_state(key, value) VALUES(@k, 1)", ("@k", TextIndexRebuildKey));
+            db.Exec("DELETE FROM store_state WHERE key = @k", ("@k", TextIndexBehindKey));
         }
 
         var pending = db.Long("SELECT value FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)) is not null;
@@ -86,6 +234,12 @@ public sealed partial class SqliteMailStore
     /// <summary>While a rebuild runs, indexes one mailbox's messages before a search reads the index.</summary>
     internal async Task EnsureTextIndexedAsync(long mailboxId, CancellationToken ct)
     {
+        // Delivered texts still waiting (or being written by the background worker, which holds the gate) first.
+        if (!_deferredText.IsEmpty || Volatile.Read(ref _deferredTextWorker) != 0)
+        {
+            await IndexDeferredTextAsync(ct);
+        }
+
         if (!_textIndexPending)
         {
             return;
@@ -161,6 +315,9 @@ public sealed partial class SqliteMailStore
             _textIndexGate.Release();
         }
     }
+
+    [LoggerMessage(EventId = (int)EventIds.StoreWriteFailed, Level = LogLevel.Error, Message = "Indexing delivered messages for search failed; the next start indexes them")]
+    private static partial void LogDeferredTextFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilding, Level = LogLevel.Information, Message = "Full-text index of {Path} is missing or incomplete (a restored backup leaves it out): rebuilding it in the background")]
     private static partial void LogTextIndexRebuilding(ILogger logger, string path);

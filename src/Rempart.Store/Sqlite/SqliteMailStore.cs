@@ -223,6 +223,12 @@ public sealed partial class SqliteMailStore : IMailStore
 
     public async ValueTask DisposeAsync()
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        await FinishDeferredTextAsync();
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;

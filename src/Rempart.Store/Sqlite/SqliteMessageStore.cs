@@ -176,9 +176,25 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             return true;
         }, ct);
 
-    public async Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct = default)
+    public async Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct = default) =>
+        await DeliverAsync(blob, await AnalyzeIfNeededAsync(blob, ct), targets, internalDate, ct);
+
+    public Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, ReadOnlyMemory<byte> content, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct = default)
     {
-        var analysis = await AnalyzeIfNeededAsync(blob, ct);
+        ArgumentNullException.ThrowIfNull(blob);
+        if (content.Length != blob.Size)
+        {
+            throw new ArgumentException($"the content ({content.Length} bytes) is not the blob's ({blob.Size} bytes)", nameof(content));
+        }
+
+        // A new body in the common case (a fresh Received field makes each inbound copy unique): analyzing it from
+        // memory costs less than asking the database first and reading the blob back. EnsureMetadata keeps the first
+        // analysis when the body turns out to be known.
+        return DeliverAsync(blob, MessageAnalyzer.AnalyzeOrFallback(content), targets, internalDate, ct);
+    }
+
+    private async Task<IReadOnlyList<DeliveryResult>> DeliverAsync(BlobRef blob, MessageAnalysis? analysis, IReadOnlyList<DeliveryTarget> targets, DateTimeOffset internalDate, CancellationToken ct)
+    {
         var flagsPerTarget = targets.Select(t => NormalizeFlags(t.Flags ?? [])).ToList();
         return await store.WriteAsync<IReadOnlyList<DeliveryResult>>(op =>
         {
@@ -206,7 +222,7 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
                 if (blobId is null)
                 {
                     blobId = id;
-                    EnsureMetadata(op, id, blob, analysis);
+                    EnsureMetadata(op, id, blob, analysis, a => store.DeferTextIndex(op, id, blob.Hash, a));
                 }
                 else
                 {
@@ -594,7 +610,9 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         return MessageAnalyzer.AnalyzeOrFallback(raw);
     }
 
-    private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis)
+    /// <param name="deferText">When given and it takes the text (true), the body's text is indexed later instead of in
+    /// this transaction (delivery: <see cref="SqliteMailStore.DeferTextIndex"/>).</param>
+    private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis, Func<MessageAnalysis, bool>? deferText = null)
     {
         if (op.Db.Long("SELECT 1 FROM message_meta WHERE blob_id = @b", ("@b", blobId)) is not null)
         {
@@ -611,6 +629,11 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             ("@b", blobId), ("@env", analysis.Envelope), ("@body", analysis.Body), ("@bs", analysis.BodyStructure), ("@subj", analysis.Subject),
             ("@from", analysis.From), ("@to", analysis.To), ("@cc", analysis.Cc), ("@date", analysis.Date is { } d ? Columns.Time(d) : null),
             ("@mid", analysis.MessageId), ("@irt", analysis.InReplyTo), ("@refs", analysis.References));
+        if (deferText?.Invoke(analysis) == true)
+        {
+            return;
+        }
+
         op.Db.Exec("DELETE FROM message_text WHERE rowid = @b", ("@b", blobId));
         op.Db.Exec("INSERT INTO message_text(rowid, headers, body) VALUES(@b, @h, @t)", ("@b", blobId), ("@h", analysis.HeaderText), ("@t", analysis.BodyText));
     }
