@@ -277,6 +277,28 @@ public class EngineTests
         Assert.Equal("scl=-1; score=0.0; rules=", SpamEngine.SpamHeaderValue(SpamAnalysis.Bypass));
     }
 
+    // The bands chosen by cross-validation (docs/protection/antispam.md): 99% and up junks alone at the default SCL 5,
+    // 95-99% with half a point of rules more, 80-95% with 2.5 points more; below 40% counts for ham.
+    [Theory]
+    [InlineData(0.9995, "BAYES_999", 0.0, 6)]
+    [InlineData(0.995, "BAYES_99", 0.0, 5)]
+    [InlineData(0.97, "BAYES_95", 0.0, 4)]
+    [InlineData(0.97, "BAYES_95", 0.5, 5)]
+    [InlineData(0.90, "BAYES_80", 2.4, 4)]
+    [InlineData(0.90, "BAYES_80", 2.5, 5)]
+    [InlineData(0.70, "BAYES_60", 3.9, 4)]
+    [InlineData(0.10, "BAYES_05", 6.0, 4)]
+    public void Bayes_band_and_rule_points_give_the_scl(double probability, string band, double rulePoints, int scl)
+    {
+        var hit = SpamEngine.BayesHit(probability);
+        Assert.NotNull(hit);
+        Assert.Equal(band, hit.Name);
+        Assert.Equal(scl, SpamEngine.SclOf(hit.Score + rulePoints));
+    }
+
+    [Fact]
+    public void Bayes_without_an_opinion_adds_no_points() => Assert.Null(SpamEngine.BayesHit(0.5));
+
     [Theory]
     [InlineData(-3.0, 0)]
     [InlineData(0.9, 0)]
