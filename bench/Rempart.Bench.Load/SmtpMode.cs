@@ -6,6 +6,11 @@ namespace Rempart.Bench.Load;
 /// <summary>
 /// N connections × M messages of 4 KiB over SMTP (pipelined when offered) to K mailboxes; latency of each final
 /// reply; then time until every accepted message is visible over IMAP (STATUS INBOX (MESSAGES)).
+/// <para>
+/// Before the clock starts, every connection sends a few warm-up messages (<c>--warmup</c>, default 10 each) and
+/// the run waits until they are all visible: both servers are then measured in their steady state (caches, JIT,
+/// pooled buffers), as the imap mode does with its warm-up seconds. <c>--warmup 0</c> measures from cold.
+/// </para>
 /// </summary>
 internal static class SmtpMode
 {
@@ -15,6 +20,7 @@ internal static class SmtpMode
         var smtp = o.Endpoint("smtp");
         var connections = o.Int("connections", 20);
         var messages = o.Int("messages", 100);
+        var warmup = o.Int("warmup", 10);
         var size = o.Int("size", 4096);
         var visibleTimeout = TimeSpan.FromSeconds(o.Int("visible-timeout-s", 300));
         var k = target.Mailboxes;
@@ -22,6 +28,7 @@ internal static class SmtpMode
         result.Parameters["messagesPerConnection"] = messages.ToString(CultureInfo.InvariantCulture);
         result.Parameters["messageBytes"] = size.ToString(CultureInfo.InvariantCulture);
         result.Parameters["mailboxes"] = k.ToString(CultureInfo.InvariantCulture);
+        result.Parameters["warmupMessagesPerConnection"] = warmup.ToString(CultureInfo.InvariantCulture);
 
         // IMAP sessions for the end-to-end check are opened (and logins paid) before the clock starts.
         var pollers = new ImapClient[k];
@@ -31,6 +38,11 @@ internal static class SmtpMode
             pollers[i] = await target.LoginAsync(i, ct);
             baseline[i] = await pollers[i].StatusMessagesAsync("INBOX", target.OpTimeout, ct);
         });
+
+        if (warmup > 0)
+        {
+            await WarmUpAsync(target, smtp, connections, warmup, size, pollers, baseline, visibleTimeout, ct);
+        }
 
         // Messages are built before the clock starts so the generator spends no CPU on them while measuring.
         var bodies = new byte[connections][][];
@@ -158,6 +170,52 @@ internal static class SmtpMode
         if (errors > 0)
         {
             result.Notes.Add($"{errors} of {connections} SMTP connections failed; first error: {firstError}");
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="perConnection"/> messages on each of <paramref name="connections"/> connections (not
+    /// measured), waits until all are visible, then moves each mailbox's baseline past them.
+    /// </summary>
+    private static async Task WarmUpAsync(Target target, System.Net.IPEndPoint smtp, int connections, int perConnection, int size,
+        ImapClient[] pollers, int[] baseline, TimeSpan visibleTimeout, CancellationToken ct)
+    {
+        var k = pollers.Length;
+        var sent = new int[k];
+        await Task.WhenAll(Enumerable.Range(0, connections).Select(async c =>
+        {
+            await using var client = await SmtpClient.ConnectAsync(smtp, lmtp: false, target.OpTimeout, ct);
+            for (var m = 0; m < perConnection; m++)
+            {
+                // Sequence numbers far from the measured ones, so no warm-up message repeats a measured one.
+                var seq = 1_000_000_000L + (long)c * perConnection + m;
+                var box = (int)(seq % k);
+                await client.SendAsync("loadgen@bench.test", target.User(box), Corpus.Message(seq, target.User(box), size, plantRare: false), target.OpTimeout, ct);
+                Interlocked.Increment(ref sent[box]);
+            }
+
+            await client.QuitAsync(target.OpTimeout, ct);
+        }));
+
+        var deadline = Stopwatch.GetTimestamp() + (long)(visibleTimeout.TotalSeconds * Stopwatch.Frequency);
+        for (var i = 0; i < k; i++)
+        {
+            while (true)
+            {
+                var n = await pollers[i].StatusMessagesAsync("INBOX", target.OpTimeout, ct);
+                if (n - baseline[i] >= sent[i])
+                {
+                    baseline[i] = n;
+                    break;
+                }
+
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    throw new TimeoutException($"warm-up: mailbox {i} shows {n - baseline[i]} of {sent[i]} messages after {visibleTimeout.TotalSeconds:0} s");
+                }
+
+                await Task.Delay(50, ct);
+            }
         }
     }
 }
