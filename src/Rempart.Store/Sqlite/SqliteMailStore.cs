@@ -31,6 +31,9 @@ public sealed partial class SqliteMailStore : IMailStore
 
     private readonly string _databasePath;
     private readonly SqliteConnection _writer;
+
+    /// <summary>The writer loop's compiled statements (used only on the writer loop).</summary>
+    private readonly StatementCache _writerStatements = new();
     private readonly string _readConnectionString;
     private readonly Channel<PendingWrite> _writes;
     private readonly int _maxBatch;
@@ -245,6 +248,7 @@ public sealed partial class SqliteMailStore : IMailStore
             // Another process holds the database; the WAL is checkpointed by whoever closes last.
         }
 
+        _writerStatements.Dispose();
         await _writer.DisposeAsync();
         _textIndexGate.Dispose();
         using (var probe = new SqliteConnection(_readConnectionString))
@@ -476,7 +480,7 @@ public sealed partial class SqliteMailStore : IMailStore
 
         using (transaction)
         {
-            var db = new Db(_writer, transaction);
+            var db = new Db(_writer, transaction, _writerStatements);
             var now = DateTimeOffset.UtcNow;
             var succeeded = new List<(PendingWrite Write, WriteOp Op)>(batch.Count);
             for (var i = 0; i < batch.Count; i++)
