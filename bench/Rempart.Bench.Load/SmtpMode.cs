@@ -7,9 +7,10 @@ namespace Rempart.Bench.Load;
 /// N connections × M messages of 4 KiB over SMTP (pipelined when offered) to K mailboxes; latency of each final
 /// reply; then time until every accepted message is visible over IMAP (STATUS INBOX (MESSAGES)).
 /// <para>
-/// Before the clock starts, every connection sends a few warm-up messages (<c>--warmup</c>, default 10 each) and
-/// the run waits until they are all visible: both servers are then measured in their steady state (caches, JIT,
-/// pooled buffers), as the imap mode does with its warm-up seconds. <c>--warmup 0</c> measures from cold.
+/// Before the clock starts, every connection sends warm-up messages for <c>--warmup-s</c> seconds (default 15) and
+/// the run waits until they are all visible: both servers are then measured in their steady state (caches, pooled
+/// buffers, and for Rempart the JIT, which recompiles hot code for about the first 10 to 15 seconds of traffic after
+/// a start), as the imap mode does with its warm-up seconds. <c>--warmup-s 0</c> measures from cold.
 /// </para>
 /// </summary>
 internal static class SmtpMode
@@ -20,7 +21,7 @@ internal static class SmtpMode
         var smtp = o.Endpoint("smtp");
         var connections = o.Int("connections", 20);
         var messages = o.Int("messages", 100);
-        var warmup = o.Int("warmup", 10);
+        var warmup = TimeSpan.FromSeconds(o.Double("warmup-s", 15));
         var size = o.Int("size", 4096);
         var visibleTimeout = TimeSpan.FromSeconds(o.Int("visible-timeout-s", 300));
         var k = target.Mailboxes;
@@ -28,7 +29,7 @@ internal static class SmtpMode
         result.Parameters["messagesPerConnection"] = messages.ToString(CultureInfo.InvariantCulture);
         result.Parameters["messageBytes"] = size.ToString(CultureInfo.InvariantCulture);
         result.Parameters["mailboxes"] = k.ToString(CultureInfo.InvariantCulture);
-        result.Parameters["warmupMessagesPerConnection"] = warmup.ToString(CultureInfo.InvariantCulture);
+        result.Parameters["warmupSeconds"] = warmup.TotalSeconds.ToString(CultureInfo.InvariantCulture);
 
         // IMAP sessions for the end-to-end check are opened (and logins paid) before the clock starts.
         var pollers = new ImapClient[k];
@@ -39,9 +40,10 @@ internal static class SmtpMode
             baseline[i] = await pollers[i].StatusMessagesAsync("INBOX", target.OpTimeout, ct);
         });
 
-        if (warmup > 0)
+        if (warmup > TimeSpan.Zero)
         {
-            await WarmUpAsync(target, smtp, connections, warmup, size, pollers, baseline, visibleTimeout, ct);
+            var warmed = await WarmUpAsync(target, smtp, connections, warmup, size, pollers, baseline, visibleTimeout, ct);
+            result.Parameters["warmupMessages"] = warmed.ToString(CultureInfo.InvariantCulture);
         }
 
         // Messages are built before the clock starts so the generator spends no CPU on them while measuring.
@@ -174,21 +176,23 @@ internal static class SmtpMode
     }
 
     /// <summary>
-    /// Sends <paramref name="perConnection"/> messages on each of <paramref name="connections"/> connections (not
-    /// measured), waits until all are visible, then moves each mailbox's baseline past them.
+    /// Sends messages on each of <paramref name="connections"/> connections for <paramref name="duration"/> (not
+    /// measured), waits until all are visible, then moves each mailbox's baseline past them. Returns how many were sent.
     /// </summary>
-    private static async Task WarmUpAsync(Target target, System.Net.IPEndPoint smtp, int connections, int perConnection, int size,
+    private static async Task<int> WarmUpAsync(Target target, System.Net.IPEndPoint smtp, int connections, TimeSpan duration, int size,
         ImapClient[] pollers, int[] baseline, TimeSpan visibleTimeout, CancellationToken ct)
     {
+        const int MaxPerConnection = 100_000;
         var k = pollers.Length;
         var sent = new int[k];
+        var stop = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         await Task.WhenAll(Enumerable.Range(0, connections).Select(async c =>
         {
             await using var client = await SmtpClient.ConnectAsync(smtp, lmtp: false, target.OpTimeout, ct);
-            for (var m = 0; m < perConnection; m++)
+            for (var m = 0; m < MaxPerConnection && Stopwatch.GetTimestamp() < stop; m++)
             {
                 // Sequence numbers far from the measured ones, so no warm-up message repeats a measured one.
-                var seq = 1_000_000_000L + (long)c * perConnection + m;
+                var seq = 1_000_000_000L + (long)c * MaxPerConnection + m;
                 var box = (int)(seq % k);
                 await client.SendAsync("loadgen@bench.test", target.User(box), Corpus.Message(seq, target.User(box), size, plantRare: false), target.OpTimeout, ct);
                 Interlocked.Increment(ref sent[box]);
@@ -217,5 +221,7 @@ internal static class SmtpMode
                 await Task.Delay(50, ct);
             }
         }
+
+        return sent.Sum();
     }
 }
