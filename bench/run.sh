@@ -157,6 +157,9 @@ REMP=(--imap "127.0.0.1:$R_IMAPS")
 run_pair() {
   local mode=$1; shift
   local pj=$WORK/$mode-peer.json rj=$WORK/$mode-rempart.json perr= rerr=
+  # The load before the runs says what else the machine was doing; after them it mostly reflects the runs themselves.
+  local load_before
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   rm -f "$pj" "$rj"
   "${LOAD[@]}" "$mode" --server dovecot "${PEER[@]}" "${PEER_EXTRA[@]}" "${COMMON[@]}" "$@" --out "$pj" 2>"$LOG/$mode-peer.err" \
     || perr=$(tail -1 "$LOG/$mode-peer.err")
@@ -167,7 +170,7 @@ run_pair() {
     echo "# $mode benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB;"
-    echo "load average at start $(cut -d' ' -f1-3 /proc/loadavg). Rempart $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (Release);"
+    echo "load average before the runs $load_before, after them $(cut -d' ' -f1-3 /proc/loadavg). Rempart $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (Release);"
     echo "$(dpkg-query -W -f='postfix ${Version}, ' postfix)$(dpkg-query -W -f='dovecot ${Version}' dovecot-core). Command: bench/run.sh ${MODES[*]}$([ $QUICK = 1 ] && echo ' --quick')"
     echo
   } >"$out"

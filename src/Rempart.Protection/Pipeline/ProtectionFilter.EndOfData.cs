@@ -174,6 +174,12 @@ public sealed partial class ProtectionFilter
     private async Task<RuleOutcome> EvaluateRulesAsync(FilterContext context, MimeMessage mime, ReadOnlyMemory<byte> raw, MalwareVerdict malware, int scl, CancellationToken ct)
     {
         var engine = await _s.Rules.GetAsync(ct);
+        if (engine.Rules.Count == 0)
+        {
+            // Nothing to evaluate: no body text to extract (it was a visible part of each message's CPU).
+            return new RuleOutcome();
+        }
+
         var domains = await LocalDomainsAsync(ct);
         var body = mime.TextBody ?? StripTags(mime.HtmlBody) ?? string.Empty;
         var message = new RuleMessage
