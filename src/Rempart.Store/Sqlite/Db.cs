@@ -34,7 +34,7 @@ internal sealed class Db(SqliteConnection connection, SqliteTransaction transact
         return command;
     }
 
-    /// <summary>After a call that completed: back to the cache (or disposed). A call that threw disposes instead.</summary>
+    /// <summary>After a call that completed: back to the cache (or disposed).</summary>
     private void Return(string sql, SqliteCommand command)
     {
         if (statements is null)
@@ -47,95 +47,63 @@ internal sealed class Db(SqliteConnection connection, SqliteTransaction transact
         }
     }
 
-    public int Exec(string sql, params ReadOnlySpan<(string Name, object? Value)> args)
-    {
-        var command = Rent(sql, args);
-        try
-        {
-            var changed = command.ExecuteNonQuery();
-            Return(sql, command);
-            return changed;
-        }
-        catch
-        {
-            command.Dispose();
-            throw;
-        }
-    }
+    public int Exec(string sql, params ReadOnlySpan<(string Name, object? Value)> args) =>
+        Run(sql, args, static command => command.ExecuteNonQuery());
 
     /// <summary>First column of the first row, or null when there is no row (or it is NULL).</summary>
     public long? Long(string sql, params ReadOnlySpan<(string Name, object? Value)> args)
     {
-        var value = Scalar(sql, args);
+        var value = Run(sql, args, static command => command.ExecuteScalar());
         return value is null or DBNull ? null : Convert.ToInt64(value, CultureInfo.InvariantCulture);
     }
 
     public string? Text(string sql, params ReadOnlySpan<(string Name, object? Value)> args)
     {
-        var value = Scalar(sql, args);
+        var value = Run(sql, args, static command => command.ExecuteScalar());
         return value is null or DBNull ? null : Convert.ToString(value, CultureInfo.InvariantCulture);
     }
 
-    public List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params ReadOnlySpan<(string Name, object? Value)> args)
-    {
-        var command = Rent(sql, args);
-        try
+    public List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params ReadOnlySpan<(string Name, object? Value)> args) =>
+        Run(sql, args, command =>
         {
             var list = new List<T>();
-            using (var reader = command.ExecuteReader())
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
             {
-                while (reader.Read())
-                {
-                    list.Add(map(reader));
-                }
+                list.Add(map(reader));
             }
 
-            Return(sql, command);
             return list;
-        }
-        catch
-        {
-            command.Dispose();
-            throw;
-        }
-    }
+        });
 
     public T? Single<T>(string sql, Func<SqliteDataReader, T> map, params ReadOnlySpan<(string Name, object? Value)> args)
-        where T : class
+        where T : class =>
+        Run(sql, args, command =>
+        {
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? map(reader) : null;
+        });
+
+    /// <summary>
+    /// Runs <paramref name="execute"/> on the statement for <paramref name="sql"/>; a reader it opens must be closed when
+    /// it returns. A statement whose call threw is disposed rather than kept.
+    /// </summary>
+    private TResult Run<TResult>(string sql, ReadOnlySpan<(string Name, object? Value)> args, Func<SqliteCommand, TResult> execute)
     {
         var command = Rent(sql, args);
+        TResult result;
         try
         {
-            T? result;
-            using (var reader = command.ExecuteReader())
-            {
-                result = reader.Read() ? map(reader) : null;
-            }
-
-            Return(sql, command);
-            return result;
+            result = execute(command);
         }
         catch
         {
             command.Dispose();
             throw;
         }
-    }
 
-    private object? Scalar(string sql, ReadOnlySpan<(string Name, object? Value)> args)
-    {
-        var command = Rent(sql, args);
-        try
-        {
-            var value = command.ExecuteScalar();
-            Return(sql, command);
-            return value;
-        }
-        catch
-        {
-            command.Dispose();
-            throw;
-        }
+        Return(sql, command);
+        return result;
     }
 }
 
