@@ -254,35 +254,77 @@ public sealed class ServerProcess : IAsyncDisposable
         (await CliAsync(password + "\n", "user", "add", address, "--password-stdin")).EnsureSuccess();
     }
 
-    /// <summary>Distinct free ports: all sockets stay bound until every port is picked, so none repeats.</summary>
+    /// <summary>Ports handed out by this test process, never handed out twice.</summary>
+    private static readonly HashSet<int> s_given = [];
+
+    /// <summary>
+    /// Distinct free ports for listeners, taken below the kernel's ephemeral range. A port the kernel picked for us
+    /// (bind to port 0) is free only until someone else's outgoing connection takes it as its local port, which
+    /// happened between picking and the server's bind ("Address already in use") while other tests were connecting.
+    /// Ports below the ephemeral range are never given to outgoing connections.
+    /// </summary>
     public static int[] FreePorts(int count)
     {
-        var held = new List<TcpListener>();
-        try
+        var ports = new int[count];
+        for (var i = 0; i < count; i++)
         {
-            for (var i = 0; i < count; i++)
-            {
-                var l = new TcpListener(IPAddress.Loopback, 0);
-                l.Start();
-                held.Add(l);
-            }
+            ports[i] = FreePort();
+        }
 
-            return [.. held.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
-        }
-        finally
-        {
-            foreach (var l in held)
-            {
-                l.Stop();
-            }
-        }
+        return ports;
     }
 
     public static int FreePort()
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        const int Lowest = 10_000;
+        var ceiling = EphemeralLow();
+        lock (s_given)
+        {
+            for (var attempt = 0; attempt < 2_000 && ceiling > Lowest; attempt++)
+            {
+                var port = Random.Shared.Next(Lowest, ceiling);
+                if (!s_given.Contains(port) && CanBind(port))
+                {
+                    s_given.Add(port);
+                    return port;
+                }
+            }
+
+            // No free port below the range (or no range to read): let the kernel choose.
+            using var l = new TcpListener(IPAddress.Loopback, 0);
+            l.Start();
+            var chosen = ((IPEndPoint)l.LocalEndpoint).Port;
+            s_given.Add(chosen);
+            return chosen;
+        }
+    }
+
+    private static bool CanBind(int port)
+    {
+        try
+        {
+            using var l = new TcpListener(IPAddress.Loopback, port);
+            l.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>First port of the kernel's ephemeral range (net.ipv4.ip_local_port_range), 32768 by default.</summary>
+    private static int EphemeralLow()
+    {
+        try
+        {
+            var text = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            return int.Parse(text[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return 32_768;
+        }
     }
 
     public async ValueTask DisposeAsync()
