@@ -15,17 +15,77 @@ public sealed class BlobStoreTests
 
         var blob = await t.Store.Blobs.PutAsync(content);
 
-        // Persisted format: sha256 of the uncompressed bytes, blobs/ab/cd/<hash>, one standard zstd frame.
+        // Persisted format: sha256 of the uncompressed bytes, blobs/ab/<hash>, one standard zstd frame, blobs/layout naming it.
         const string expected = "6a12e021688dde95e5e4921c5e1e91f3248240786b8fe23a48f2bd0cd80845ff";
         Assert.Equal(expected, blob.Hash);
         Assert.Equal(content.Length, blob.Size);
-        var path = Path.Combine(t.BlobsPath, "6a", "12", expected);
+        var path = Path.Combine(t.BlobsPath, "6a", expected);
+        Assert.Equal("2 sha256/h[0..2]/hash zstd\n", await File.ReadAllTextAsync(Path.Combine(t.BlobsPath, "layout")));
         Assert.True(File.Exists(path));
         Assert.Equal(path, t.Store.BlobFiles.PathOf(expected));
         var onDisk = await File.ReadAllBytesAsync(path);
         Assert.Equal(new byte[] { 0x28, 0xB5, 0x2F, 0xFD }, onDisk[..4]);
         using var decompressor = new Decompressor();
         Assert.Equal(content, decompressor.Unwrap(onDisk).ToArray());
+    }
+
+    [Fact]
+    public async Task A_store_in_layout_1_is_moved_to_one_folder_level_when_opened()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var alice = await t.AddAccountAsync("alice@example.test");
+        var inbox = await t.InboxAsync(alice.Id);
+        const int Bodies = 40;
+        for (var i = 0; i < Bodies; i++)
+        {
+            await t.AppendAsync(inbox.Id, "body " + i);
+        }
+
+        // Rewrite the folder as layout 1 left it: ab/cd/<hash>, no layout file; plus what the move must leave alone.
+        var hashes = Directory.GetFiles(t.BlobsPath, "*", SearchOption.AllDirectories).Select(Path.GetFileName).Where(n => n!.Length == 64).ToList();
+        Assert.Equal(Bodies, hashes.Count);
+        foreach (var hash in hashes)
+        {
+            var legacy = FileBlobStore.LegacyPathIn(t.BlobsPath, hash!);
+            Directory.CreateDirectory(Path.GetDirectoryName(legacy)!);
+            File.Move(FileBlobStore.PathIn(t.BlobsPath, hash!), legacy);
+        }
+
+        // A move interrupted by a crash: one body already at its new place, another at both.
+        File.Move(FileBlobStore.LegacyPathIn(t.BlobsPath, hashes[0]!), FileBlobStore.PathIn(t.BlobsPath, hashes[0]!));
+        File.Copy(FileBlobStore.LegacyPathIn(t.BlobsPath, hashes[1]!), FileBlobStore.PathIn(t.BlobsPath, hashes[1]!));
+        File.Delete(Path.Combine(t.BlobsPath, "layout"));
+        var stranger = Path.Combine(t.BlobsPath, hashes[2]![..2], hashes[2]![2..4], "notes.txt");
+        await File.WriteAllTextAsync(stranger, "not a blob");
+
+        Assert.Equal(Bodies - 2, FileBlobStore.MigrateLayout(t.BlobsPath));
+        File.Delete(Path.Combine(t.BlobsPath, "layout"));
+        Assert.Equal(0, FileBlobStore.MigrateLayout(t.BlobsPath));
+        File.Delete(Path.Combine(t.BlobsPath, "layout"));
+        foreach (var hash in hashes)
+        {
+            var legacy = FileBlobStore.LegacyPathIn(t.BlobsPath, hash!);
+            Directory.CreateDirectory(Path.GetDirectoryName(legacy)!);
+            File.Move(FileBlobStore.PathIn(t.BlobsPath, hash!), legacy);
+        }
+
+        // Opening the store does it.
+        await t.ReopenAsync();
+        Assert.True(File.Exists(Path.Combine(t.BlobsPath, "layout")));
+        foreach (var hash in hashes)
+        {
+            Assert.True(File.Exists(FileBlobStore.PathIn(t.BlobsPath, hash!)));
+            Assert.False(File.Exists(FileBlobStore.LegacyPathIn(t.BlobsPath, hash!)));
+            Assert.True(await t.Store.Blobs.VerifyAsync(hash!));
+        }
+
+        Assert.True(File.Exists(stranger));
+        Assert.Equal(hashes.Order(), t.Store.BlobFiles.EnumerateHashes().Order());
+        var leftFolders = Directory.GetDirectories(t.BlobsPath, "*", SearchOption.AllDirectories).Select(d => Path.GetRelativePath(t.BlobsPath, d)).Where(d => d.Contains('/')).ToList();
+        Assert.Equal([Path.GetRelativePath(t.BlobsPath, Path.GetDirectoryName(stranger)!)], leftFolders);
+        Assert.Empty(await t.Store.VerifyBlobsAsync(full: true));
+        var messages = await t.Store.Messages.ListMessagesAsync(inbox.Id);
+        Assert.Contains("Subject: body 7\r\n", Encoding.ASCII.GetString(await t.Store.Blobs.ReadAllAsync(messages[7].BlobHash)), StringComparison.Ordinal);
     }
 
     [Fact]

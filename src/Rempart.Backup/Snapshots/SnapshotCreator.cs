@@ -227,8 +227,25 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
         return new Catalog(accounts, mailboxes, messages, blobs);
     }
 
-    /// <summary>The blob store's path layout (FileBlobStore.PathOf): root/h[0..2]/h[2..4]/hash.</summary>
-    public static string BlobPath(string blobsRoot, string hash) => Path.Combine(blobsRoot, hash[..2], hash[2..4], hash);
+    /// <summary>The blob store's path layout (FileBlobStore.PathIn): root/h[0..2]/hash.</summary>
+    public static string BlobPath(string blobsRoot, string hash) => FileBlobStore.PathIn(blobsRoot, hash);
+
+    /// <summary>
+    /// A body's file for reading: at its place in the current layout, or in layout 1 when the data folder has not been
+    /// opened by this version yet (the server moves the files at its next start); throws FileNotFoundException when
+    /// it is in neither.
+    /// </summary>
+    private static Microsoft.Win32.SafeHandles.SafeFileHandle OpenBlobFile(string blobsRoot, string hash)
+    {
+        try
+        {
+            return File.OpenHandle(BlobPath(blobsRoot, hash), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.None);
+        }
+        catch (Exception ex) when ((ex is FileNotFoundException or DirectoryNotFoundException) && !File.Exists(Path.Combine(blobsRoot, FileBlobStore.LayoutFile)))
+        {
+            return File.OpenHandle(FileBlobStore.LegacyPathIn(blobsRoot, hash), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.None);
+        }
+    }
 
     internal static bool IsBlobHash(string hash) => hash is { Length: 64 } && hash.All(char.IsAsciiHexDigitLower);
 
@@ -252,7 +269,7 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
         int length;
         try
         {
-            using var file = File.OpenHandle(BlobPath(blobsRoot, hash), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.None);
+            using var file = OpenBlobFile(blobsRoot, hash);
             var size = RandomAccess.GetLength(file);
             if (size > int.MaxValue)
             {

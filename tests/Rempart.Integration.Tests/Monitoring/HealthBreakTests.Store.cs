@@ -29,7 +29,7 @@ public sealed partial class HealthBreakTests
         string[] files = [];
         while (clock.Elapsed < TimeSpan.FromSeconds(30) && files.Length == 0)
         {
-            // blobs/ab/cd/abcd... (64 hex digits); blobs/tmp/ holds bodies being written.
+            // blobs/ab/abcd... (64 hex digits); blobs/tmp/ holds bodies being written.
             files = [.. Directory.GetFiles(blobs, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f).Length == 64 && !Path.GetRelativePath(blobs, f).StartsWith("tmp", StringComparison.Ordinal))];
             await Task.Delay(100);
         }
