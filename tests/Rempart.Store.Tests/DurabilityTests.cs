@@ -45,7 +45,7 @@ public sealed class DurabilityTests
 
         // Hold the writer so the first appends of all writers are certainly queued together.
         using var gate = new ManualResetEventSlim();
-        var blocker = await HoldWriterAsync(t, gate);
+        var blocker = await t.HoldWriterAsync(gate);
         var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
         {
             var uids = new List<long>();
@@ -93,7 +93,7 @@ public sealed class DurabilityTests
         var commitsBefore = t.Store.CommitCount;
 
         using var gate = new ManualResetEventSlim();
-        var blocker = await HoldWriterAsync(t, gate);
+        var blocker = await t.HoldWriterAsync(gate);
         var good = Enumerable.Range(0, 10).Select(i => t.Store.Directory.AddDomainAsync($"d{i}.test")).ToList();
         var duplicate = t.Store.Directory.AddDomainAsync("taken.test");
         var throwing = t.Store.WriteAsync<int>(op =>
@@ -120,22 +120,6 @@ public sealed class DurabilityTests
         var names = (await t.Store.Directory.ListDomainsAsync()).Select(d => d.Name).ToList();
         Assert.Equal(16, names.Count);
         Assert.DoesNotContain("half.test", names);
-    }
-
-    /// <summary>Queues a write that blocks the writer loop until <paramref name="gate"/> is set, and waits until it runs.</summary>
-    private static async Task<Task<bool>> HoldWriterAsync(TempStore t, ManualResetEventSlim gate)
-    {
-        using var running = new SemaphoreSlim(0);
-        var blocker = t.Store.WriteAsync(
-            _ =>
-            {
-                // Running means the writer has finished draining the channel for this batch.
-                running.Release();
-                return gate.Wait(TimeSpan.FromSeconds(30));
-            },
-            CancellationToken.None);
-        Assert.True(await running.WaitAsync(TimeSpan.FromSeconds(30)));
-        return blocker;
     }
 
     [Fact]

@@ -43,6 +43,22 @@ internal sealed class TempStore : IAsyncDisposable
         Store = await OpenAsync();
     }
 
+    /// <summary>Queues a write that blocks the writer loop until <paramref name="gate"/> is set, and waits until it runs.</summary>
+    public async Task<Task<bool>> HoldWriterAsync(ManualResetEventSlim gate)
+    {
+        using var running = new SemaphoreSlim(0);
+        var blocker = Store.WriteAsync(
+            _ =>
+            {
+                // Running means the writer has finished draining the channel for this batch.
+                running.Release();
+                return gate.Wait(TimeSpan.FromSeconds(30));
+            },
+            CancellationToken.None);
+        Assert.True(await running.WaitAsync(TimeSpan.FromSeconds(30)));
+        return blocker;
+    }
+
     public async Task<AccountRecord> AddAccountAsync(string address, long? maxBytes = null, long? maxMessages = null)
     {
         var domain = address[(address.LastIndexOf('@') + 1)..];

@@ -29,8 +29,11 @@ public sealed partial class SqliteMailStore
 
     private const int TextIndexBatch = 64;
 
-    /// <summary>Most waiting texts indexed in one write (bounds the transaction).</summary>
-    private const int DeferredTextBatch = 256;
+    /// <summary>
+    /// Most waiting texts indexed in one write (was 256). It bounds how long a delivery that arrives meanwhile waits for
+    /// the writer: the write is a background one, so no other write is queued when it starts.
+    /// </summary>
+    private const int DeferredTextBatch = 128;
 
     /// <summary>Most texts waiting at once (bounds the memory): beyond it a delivery indexes its own text again.</summary>
     internal const int MaxDeferredTexts = 2048;
@@ -74,7 +77,7 @@ public sealed partial class SqliteMailStore
         {
             try
             {
-                await IndexDeferredTextAsync(CancellationToken.None);
+                await IndexDeferredTextAsync(CancellationToken.None, background: true);
             }
             catch (ObjectDisposedException)
             {
@@ -94,8 +97,11 @@ public sealed partial class SqliteMailStore
         }
     }
 
-    /// <summary>Indexes every text waiting now; when the queue is then empty, clears the marker in the same write.</summary>
-    private async Task IndexDeferredTextAsync(CancellationToken ct)
+    /// <summary>
+    /// Indexes every text waiting now; when the queue is then empty, clears the marker in the same write. The worker's
+    /// writes are <paramref name="background"/> ones; a search that needs the texts indexed writes at once.
+    /// </summary>
+    private async Task IndexDeferredTextAsync(CancellationToken ct, bool background = false)
     {
         await _textIndexGate.WaitAsync(ct);
         try
@@ -133,7 +139,8 @@ public sealed partial class SqliteMailStore
 
                             return true;
                         },
-                        ct);
+                        ct,
+                        background);
                 }
                 catch
                 {
@@ -223,7 +230,7 @@ public sealed partial class SqliteMailStore
             }
 
             after = batch[^1].Id;
-            indexed += await IndexBlobsAsync(batch, ct);
+            indexed += await IndexBlobsAsync(batch, ct, background: true);
         }
 
         await WriteAsync(op => op.Db.Exec("DELETE FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)), ct);
@@ -260,7 +267,7 @@ public sealed partial class SqliteMailStore
         }
     }
 
-    private async Task<int> IndexBlobsAsync(List<(long Id, string Hash)> blobs, CancellationToken ct)
+    private async Task<int> IndexBlobsAsync(List<(long Id, string Hash)> blobs, CancellationToken ct, bool background = false)
     {
         // One at a time through the gate: the background rebuild and a search's catch-up never parse the same body twice.
         await _textIndexGate.WaitAsync(ct);
@@ -308,7 +315,8 @@ public sealed partial class SqliteMailStore
 
                     return n;
                 },
-                ct);
+                ct,
+                background);
         }
         finally
         {

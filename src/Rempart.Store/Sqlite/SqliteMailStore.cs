@@ -287,12 +287,16 @@ public sealed partial class SqliteMailStore : IMailStore
         return Task.FromResult(result);
     }
 
-    /// <summary>Queues a write for the writer loop; completes after the batch holding it is committed.</summary>
-    internal async Task<T> WriteAsync<T>(Func<WriteOp, T> write, CancellationToken ct)
+    /// <summary>
+    /// Queues a write for the writer loop; completes after the batch holding it is committed. A
+    /// <paramref name="background"/> write (derived data such as the text index) waits until no other write is queued,
+    /// or at most <see cref="MaxBackgroundWait"/>, so deliveries never queue behind it.
+    /// </summary>
+    internal async Task<T> WriteAsync<T>(Func<WriteOp, T> write, CancellationToken ct, bool background = false)
     {
         ct.ThrowIfCancellationRequested();
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var pending = new PendingWrite<T>(write, ct);
+        var pending = new PendingWrite<T>(write, background, ct);
         try
         {
             await _writes.Writer.WriteAsync(pending, ct);
@@ -318,12 +322,17 @@ public sealed partial class SqliteMailStore : IMailStore
     /// <summary>How often the idle writer still beats, so an idle store is not taken for a stalled one.</summary>
     public static readonly TimeSpan WriterIdleBeat = TimeSpan.FromSeconds(10);
 
+    /// <summary>Longest a background write waits for a moment without other writes before it joins a batch anyway.</summary>
+    internal static readonly TimeSpan MaxBackgroundWait = TimeSpan.FromSeconds(1);
+
     private async Task WriterLoopAsync()
     {
         var batch = new List<PendingWrite>(_maxBatch);
+        var background = new Queue<PendingWrite>();
+        var backgroundSince = 0L;
         var reader = _writes.Reader;
         var lastFailed = false;
-        while (await WaitForWritesAsync(reader, () => lastFailed))
+        while (background.Count > 0 || await WaitForWritesAsync(reader, () => lastFailed))
         {
             batch.Clear();
             while (batch.Count < _maxBatch && reader.TryRead(out var pending))
@@ -334,7 +343,26 @@ public sealed partial class SqliteMailStore : IMailStore
                     continue;
                 }
 
+                if (pending.Background)
+                {
+                    if (background.Count == 0)
+                    {
+                        backgroundSince = Stopwatch.GetTimestamp();
+                    }
+
+                    background.Enqueue(pending);
+                    continue;
+                }
+
                 batch.Add(pending);
+            }
+
+            // Background work runs when nothing else waits (in its own transaction), or with the next batch once it has
+            // waited long enough that a steady stream of writes would otherwise starve it.
+            if (background.Count > 0 && (batch.Count == 0 || Stopwatch.GetElapsedTime(backgroundSince) >= MaxBackgroundWait))
+            {
+                batch.Add(background.Dequeue());
+                backgroundSince = Stopwatch.GetTimestamp();
             }
 
             if (batch.Count > 0)
@@ -655,9 +683,11 @@ public sealed partial class SqliteMailStore : IMailStore
     private static partial void LogWriteFailed(ILogger logger, int count, Exception exception);
 
     /// <summary>One queued write, completed by the writer loop after its batch commits.</summary>
-    private abstract class PendingWrite(CancellationToken ct)
+    private abstract class PendingWrite(bool background, CancellationToken ct)
     {
         public CancellationToken CancellationToken { get; } = ct;
+
+        public bool Background { get; } = background;
 
         public abstract void Run(WriteOp op);
 
@@ -666,7 +696,7 @@ public sealed partial class SqliteMailStore : IMailStore
         public abstract void Fail(Exception ex);
     }
 
-    private sealed class PendingWrite<T>(Func<WriteOp, T> body, CancellationToken ct) : PendingWrite(ct)
+    private sealed class PendingWrite<T>(Func<WriteOp, T> body, bool background, CancellationToken ct) : PendingWrite(background, ct)
     {
         // Continuations must not run on the writer loop's thread.
         private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Rempart.Store.Tests;
+
+/// <summary>
+/// Background writes (the deferred text index) give way to every other write queued with them, and still run under a
+/// stream of writes that never lets the queue empty.
+/// </summary>
+public sealed class WriterPriorityTests
+{
+    [Fact]
+    public async Task A_write_queued_after_a_background_write_commits_before_it()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var order = new ConcurrentQueue<string>();
+        using var gate = new ManualResetEventSlim();
+        var blocker = await t.HoldWriterAsync(gate);
+
+        // Both wait in the queue while the writer is held: first the background write, then an ordinary one.
+        var background = t.Store.WriteAsync(_ => { order.Enqueue("background"); return true; }, CancellationToken.None, background: true);
+        var delivery = t.Store.WriteAsync(_ => { order.Enqueue("delivery"); return true; }, CancellationToken.None);
+        gate.Set();
+
+        Assert.True(await blocker);
+        Assert.True(await delivery);
+        Assert.True(await background);
+        Assert.Equal(["delivery", "background"], order);
+    }
+
+    [Fact]
+    public async Task A_background_write_is_not_starved_by_a_queue_that_never_empties()
+    {
+        await using var t = await TempStore.CreateAsync();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        long chained = 0;
+        var chainDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Each write queues the next one before it returns, so the writer always finds another write waiting.
+        bool Link(Rempart.Store.Sqlite.WriteOp op)
+        {
+            Interlocked.Increment(ref chained);
+            if (stop.IsCancellationRequested)
+            {
+                chainDone.TrySetResult();
+                return true;
+            }
+
+            _ = t.Store.WriteAsync(Link, CancellationToken.None);
+            return true;
+        }
+
+        await t.Store.WriteAsync(Link, CancellationToken.None);
+        var clock = Stopwatch.StartNew();
+        var background = t.Store.WriteAsync(_ => Interlocked.Read(ref chained), CancellationToken.None, background: true);
+        var ranAfter = await background.WaitAsync(TimeSpan.FromSeconds(20));
+        var waited = clock.Elapsed;
+        await stop.CancelAsync();
+        await chainDone.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        // It ran while the chain was still going (ordinary writes before and after it), held back until its wait ran out.
+        Assert.True(ranAfter > 1);
+        Assert.True(Interlocked.Read(ref chained) > ranAfter);
+        Assert.True(waited >= Rempart.Store.Sqlite.SqliteMailStore.MaxBackgroundWait * 0.9, $"ran after {waited}");
+    }
+}
