@@ -114,6 +114,9 @@ public sealed partial class SqliteMailStore
                     batch.Add(text);
                 }
 
+                // Falling behind (half the bound waits): an ordinary write, before deliveries start indexing their own
+                // text inside their own writes.
+                var yieldToOthers = background && _deferredText.Count < MaxDeferredTexts / 2;
                 try
                 {
                     await WriteAsync(
@@ -140,7 +143,7 @@ public sealed partial class SqliteMailStore
                             return true;
                         },
                         ct,
-                        background);
+                        yieldToOthers);
                 }
                 catch
                 {
