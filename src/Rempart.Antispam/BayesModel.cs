@@ -16,7 +16,7 @@ internal struct TokenCounts
 /// unlearn a message the user moves back). Not thread-safe by itself: <see cref="SpamEngine"/> guards it with
 /// <see cref="Lock"/>.
 /// </summary>
-internal sealed class BayesModel
+internal sealed class BayesModel : ISpamModel
 {
     /// <summary>Messages remembered for unlearning; older ones can still be learned again (harmless double count).</summary>
     public const int MaxRemembered = 200_000;
@@ -167,6 +167,16 @@ internal sealed class BayesModel
 
         return model;
     }
+}
+
+/// <summary>What <see cref="SpamEngine"/> needs to save a model of either kind: its lock, whether it changed, its bytes.</summary>
+internal interface ISpamModel
+{
+    ReaderWriterLockSlim Lock { get; }
+
+    bool Dirty { get; set; }
+
+    byte[] Serialize();
 }
 
 /// <summary>
