@@ -121,9 +121,7 @@ internal sealed class LogisticModel(LogisticSettings settings) : ISpamModel
         var size = HeaderSize + (Coefficients.Count * RecordSize) + 32;
         var buffer = new byte[size];
         var span = buffer.AsSpan();
-        Magic.CopyTo(span);
-        BinaryPrimitives.WriteUInt16LittleEndian(span[4..], FormatVersion);
-        span[6] = Tokenizer.BucketBits;
+        ModelFile.WriteHeader(span, Magic, FormatVersion);
         BinaryPrimitives.WriteInt64LittleEndian(span[8..], Updates);
         BinaryPrimitives.WriteInt32LittleEndian(span[16..], Coefficients.Count);
         var at = HeaderSize;
@@ -142,34 +140,14 @@ internal sealed class LogisticModel(LogisticSettings settings) : ISpamModel
     /// <summary>Reads a serialized model; throws <see cref="InvalidDataException"/> with the reason when damaged.</summary>
     public static LogisticModel Deserialize(ReadOnlySpan<byte> data, LogisticSettings settings)
     {
-        if (data.Length < HeaderSize + 32 || !data[..4].SequenceEqual(Magic))
-        {
-            throw new InvalidDataException("not a Rempart logistic spam model (bad magic or too short)");
-        }
-
-        var version = BinaryPrimitives.ReadUInt16LittleEndian(data[4..]);
-        if (version != FormatVersion)
-        {
-            throw new InvalidDataException($"unsupported model format version {version}");
-        }
-
-        if (data[6] != Tokenizer.BucketBits)
-        {
-            throw new InvalidDataException($"model made with {data[6]} bucket bits, this version uses {Tokenizer.BucketBits}");
-        }
-
+        ModelFile.CheckHeader(data, Magic, HeaderSize, FormatVersion, "logistic spam model");
         var count = BinaryPrimitives.ReadInt32LittleEndian(data[16..]);
         if (count < 0 || count > 1 << Tokenizer.BucketBits || (long)HeaderSize + ((long)count * RecordSize) + 32 != data.Length)
         {
             throw new InvalidDataException("length does not match the record count (truncated file?)");
         }
 
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(data[..^32], hash);
-        if (!hash.SequenceEqual(data[^32..]))
-        {
-            throw new InvalidDataException("checksum mismatch");
-        }
+        ModelFile.CheckChecksum(data);
 
         var model = new LogisticModel(settings) { Updates = BinaryPrimitives.ReadInt64LittleEndian(data[8..]) };
         model.Coefficients.EnsureCapacity(count);

@@ -160,12 +160,16 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         var tokens = Tokenizer.Tokenize(message, content);
         tokenCount = tokens.Count;
         var probability = Classify(tokens, accountId);
-        if (probability is { } p && BayesHit(p) is { } bayesHit)
+        if (probability is { } p)
         {
             // The logistic model is consulted under the same condition as Bayes (a global model trained on enough
             // of both kinds), and sees the rule hits before the Bayes band is added.
             var features = Tokenizer.LogisticFeatures(raw, tokens, hits);
-            hits.Add(bayesHit);
+            if (BayesHit(p) is { } bayesHit)
+            {
+                hits.Add(bayesHit);
+            }
+
             if (LogisticMargin(features, accountId) is { } margin)
             {
                 hits.Add(LogisticHit(margin));
@@ -380,18 +384,11 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     /// </summary>
     public bool Learn(ReadOnlyMemory<byte> raw, bool isSpam, long? accountId)
     {
-        var head = raw.Length > _options.MaxLearnBytes ? raw[.._options.MaxLearnBytes] : raw;
-        MimeMessage message;
-        try
-        {
-            message = Parse(head);
-        }
-        catch (FormatException)
+        if (!TryParseHead(raw, out var head, out var message, out var content))
         {
             return false;
         }
 
-        var content = MessageContent.Extract(message, _options.MaxParts, _options.MaxBytesPerPart);
         var tokens = Tokenizer.Tokenize(message, content);
         var id = MessageId(head.Span);
         var model = accountId is { } a ? GetUserModel(a, create: true)! : _global;
@@ -430,18 +427,11 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     /// </summary>
     public bool LearnLogistic(ReadOnlyMemory<byte> raw, bool isSpam)
     {
-        var head = raw.Length > _options.MaxLearnBytes ? raw[.._options.MaxLearnBytes] : raw;
-        MimeMessage message;
-        try
-        {
-            message = Parse(head);
-        }
-        catch (FormatException)
+        if (!TryParseHead(raw, out var head, out var message, out var content))
         {
             return false;
         }
 
-        var content = MessageContent.Extract(message, _options.MaxParts, _options.MaxBytesPerPart);
         StepLogistic(head.Span, message, content, Tokenizer.Tokenize(message, content), isSpam, null);
         return true;
     }
@@ -493,6 +483,25 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         {
             user.Lock.ExitWriteLock();
         }
+    }
+
+    /// <summary>The first MaxLearnBytes of a message to learn, parsed, and its content; false when not a message.</summary>
+    private bool TryParseHead(ReadOnlyMemory<byte> raw, out ReadOnlyMemory<byte> head, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MimeMessage? message, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MessageContent? content)
+    {
+        head = raw.Length > _options.MaxLearnBytes ? raw[.._options.MaxLearnBytes] : raw;
+        content = null;
+        try
+        {
+            message = Parse(head);
+        }
+        catch (FormatException)
+        {
+            message = null;
+            return false;
+        }
+
+        content = MessageContent.Extract(message, _options.MaxParts, _options.MaxBytesPerPart);
+        return true;
     }
 
     private static MimeMessage Parse(ReadOnlyMemory<byte> raw)
@@ -656,37 +665,27 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         return buffer.AsMemory(0, total);
     }
 
-    private BayesModel? GetUserModel(long accountId, bool create)
+    private BayesModel? GetUserModel(long accountId, bool create) =>
+        GetUserModel(_users, UserPath(accountId), accountId, create, BayesModel.Deserialize);
+
+    private LogisticModel? GetUserLogistic(long accountId, bool create) =>
+        GetUserModel(_userLogistic, UserLogisticPath(accountId), accountId, create, LoadLogistic);
+
+    private T? GetUserModel<T>(ConcurrentDictionary<long, T> loaded, string path, long accountId, bool create, Deserializer<T> deserialize)
+        where T : class, ISpamModel, new()
     {
-        if (_users.TryGetValue(accountId, out var model))
+        if (loaded.TryGetValue(accountId, out var model))
         {
             return model;
         }
 
-        var path = UserPath(accountId);
         if (!create && !File.Exists(path))
         {
             return null;
         }
 
         // Two threads may load the same file; GetOrAdd keeps one, the other copy is dropped unused.
-        return _users.GetOrAdd(accountId, key => LoadModel(path, BayesModel.Deserialize, out var _));
-    }
-
-    private LogisticModel? GetUserLogistic(long accountId, bool create)
-    {
-        if (_userLogistic.TryGetValue(accountId, out var model))
-        {
-            return model;
-        }
-
-        var path = UserLogisticPath(accountId);
-        if (!create && !File.Exists(path))
-        {
-            return null;
-        }
-
-        return _userLogistic.GetOrAdd(accountId, key => LoadModel(path, LoadLogistic, out var _));
+        return loaded.GetOrAdd(accountId, key => LoadModel(path, deserialize, out var _));
     }
 
     private delegate T Deserializer<T>(ReadOnlySpan<byte> data);

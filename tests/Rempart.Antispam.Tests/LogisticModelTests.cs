@@ -1,4 +1,3 @@
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -17,15 +16,23 @@ public class LogisticModelTests
         (uint)random.Next(10_000, 1_000_000),
     ];
 
+    /// <summary>A model that learned <paramref name="count"/> synthetic messages, spam every <paramref name="spamEvery"/>th.</summary>
+    private static LogisticModel Trained(Random random, int count, int spamEvery)
+    {
+        var model = new LogisticModel();
+        for (var i = 0; i < count; i++)
+        {
+            model.Update(Synthetic(random, spam: i % spamEvery == 0), isSpam: i % spamEvery == 0);
+        }
+
+        return model;
+    }
+
     [Fact]
     public void Learning_separates_spam_from_ham()
     {
         var random = new Random(7);
-        var model = new LogisticModel();
-        for (var i = 0; i < 400; i++)
-        {
-            model.Update(Synthetic(random, spam: i % 2 == 0), isSpam: i % 2 == 0);
-        }
+        var model = Trained(random, 400, 2);
 
         Assert.Equal(400, model.Updates);
         for (var i = 0; i < 50; i++)
@@ -39,11 +46,7 @@ public class LogisticModelTests
     public void A_user_model_learns_only_what_the_global_one_gets_wrong()
     {
         var random = new Random(8);
-        var global = new LogisticModel();
-        for (var i = 0; i < 400; i++)
-        {
-            global.Update(Synthetic(random, spam: i % 2 == 0), isSpam: i % 2 == 0);
-        }
+        var global = Trained(random, 400, 2);
 
         // A message the global model already calls spam moves the user's model less towards spam than towards ham.
         var spam = Synthetic(random, spam: true);
@@ -65,11 +68,7 @@ public class LogisticModelTests
     public void Model_bytes_round_trip_and_damage_is_detected()
     {
         var random = new Random(9);
-        var model = new LogisticModel();
-        for (var i = 0; i < 100; i++)
-        {
-            model.Update(Synthetic(random, spam: i % 3 == 0), isSpam: i % 3 == 0);
-        }
+        var model = Trained(random, 100, 3);
 
         var bytes = model.Serialize();
         var copy = LogisticModel.Deserialize(bytes, LogisticSettings.Default);
@@ -126,20 +125,7 @@ public class LogisticModelTests
     public void Corrupt_logistic_file_is_moved_aside_and_bayes_still_scores(string damage)
     {
         using var folder = new TempFolder();
-        var path = Path.Combine(folder.Path, "global.lr");
-        using (var engine = NewEngine(folder))
-        {
-            Fixtures.Train(engine);
-        }
-
-        var bytes = File.ReadAllBytes(path);
-        bytes = damage switch
-        {
-            "garbage" => Encoding.ASCII.GetBytes("this is not a model"),
-            "truncated" => bytes[..(bytes.Length / 2)],
-            _ => bytes.Select((b, i) => i == bytes.Length / 2 ? (byte)(b ^ 0x40) : b).ToArray(),
-        };
-        File.WriteAllBytes(path, bytes);
+        Fixtures.TrainThenDamage(() => NewEngine(folder), Path.Combine(folder.Path, "global.lr"), damage);
         var logger = new ListLogger();
         using (var engine = NewEngine(folder, logger))
         {
