@@ -244,20 +244,30 @@ var trainSpam = train.Where(t => t.Spam).ToList();
 var trainHam = train.Where(t => !t.Spam).ToList();
 
 var loaded = test.Select(t => (Raw: Load(t.Path), t.Spam, t.Path)).ToList();
+// Throughput: the best of three passes over the test half, wall time and this thread's CPU time (on a shared,
+// loaded machine one pass can be several times slower than the next).
 var results = new List<(bool Spam, SpamAnalysis A, string Path)>();
-sw.Restart();
-foreach (var (raw, spam, path) in loaded)
+double seconds = double.MaxValue, cpuSeconds = double.MaxValue;
+for (var pass = 0; pass < 3; pass++)
 {
-    results.Add((spam, Score(engine, raw), path));
+    results.Clear();
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    sw.Restart();
+    foreach (var (raw, spam, path) in loaded)
+    {
+        results.Add((spam, Score(engine, raw), path));
+    }
+
+    seconds = Math.Min(seconds, sw.Elapsed.TotalSeconds);
+    cpuSeconds = Math.Min(cpuSeconds, (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds);
 }
 
-var seconds = sw.Elapsed.TotalSeconds;
 var spamTotal = results.Count(r => r.Spam);
 var hamTotal = results.Count - spamTotal;
 var lines = new List<string>
 {
     $"train: {trainSpam.Count} spam, {trainHam.Count} ham in {trainSeconds:0.0} s",
-    $"test: {spamTotal} spam, {hamTotal} ham; analysis (MIME parse + score) {results.Count / seconds:0} messages/s on one thread",
+    $"test: {spamTotal} spam, {hamTotal} ham; analysis (MIME parse + score) {results.Count / seconds:0} messages/s on one thread (best of 3 passes; {results.Count / cpuSeconds:0}/s of process CPU time)",
     "",
     "| Junk at SCL ≥ | spam caught | ham flagged |",
     "|---|---|---|",
