@@ -876,6 +876,22 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
             global.Lock.ExitReadLock();
         }
 
+        var logistic = _globalLogistic;
+        logistic.Lock.EnterReadLock();
+        try
+        {
+            status = status with
+            {
+                LogisticUpdates = logistic.Updates,
+                LogisticCoefficients = logistic.Coefficients.Count,
+                LogisticFileBytes = File.Exists(GlobalLogisticPath) ? new FileInfo(GlobalLogisticPath).Length : 0,
+            };
+        }
+        finally
+        {
+            logistic.Lock.ExitReadLock();
+        }
+
         var usersFolder = Path.Combine(_modelFolder, UsersFolderName);
         var userModels = Directory.Exists(usersFolder) ? Directory.GetFiles(usersFolder, "*.bayes").Length : 0;
         return status with { UserModels = userModels };
@@ -907,5 +923,13 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
 /// <param name="MinMessagesForBayes">Spam and ham each the global model needs before its opinion counts.</param>
 public sealed record SpamModelStatus(long GlobalSpam, long GlobalHam, int GlobalTokens, int UserModels, long GlobalFileBytes, int MinMessagesForBayes)
 {
+    /// <summary>Steps the global logistic model has made (a bulk training makes several per message).</summary>
+    public long LogisticUpdates { get; init; }
+
+    /// <summary>Feature buckets the global logistic model holds a coefficient for.</summary>
+    public int LogisticCoefficients { get; init; }
+
+    public long LogisticFileBytes { get; init; }
+
     public bool BayesActive => GlobalSpam >= MinMessagesForBayes && GlobalHam >= MinMessagesForBayes;
 }

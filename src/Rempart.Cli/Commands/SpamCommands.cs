@@ -105,6 +105,8 @@ internal static class SpamCommands
                 ("Ham learned", s.GlobalHam.ToString(CultureInfo.InvariantCulture)),
                 ("Tokens", s.GlobalTokens.ToString(CultureInfo.InvariantCulture)),
                 ("Model file bytes", s.GlobalFileBytes.ToString(CultureInfo.InvariantCulture)),
+                ("Logistic coefficients", s.LogisticCoefficients.ToString(CultureInfo.InvariantCulture)),
+                ("Logistic file bytes", s.LogisticFileBytes.ToString(CultureInfo.InvariantCulture)),
                 ("User models", s.UserModels.ToString(CultureInfo.InvariantCulture)),
                 ("Bayes", s.BayesActive ? "active" : $"inactive (needs {s.MinMessagesForBayes} spam and {s.MinMessagesForBayes} ham)"),
             ]);
