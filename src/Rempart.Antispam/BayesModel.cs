@@ -16,7 +16,7 @@ internal struct TokenCounts
 /// unlearn a message the user moves back). Not thread-safe by itself: <see cref="SpamEngine"/> guards it with
 /// <see cref="Lock"/>.
 /// </summary>
-internal sealed class BayesModel
+internal sealed class BayesModel : ISpamModel
 {
     /// <summary>Messages remembered for unlearning; older ones can still be learned again (harmless double count).</summary>
     public const int MaxRemembered = 200_000;
@@ -84,9 +84,7 @@ internal sealed class BayesModel
         var size = HeaderSize + (Tokens.Count * TokenRecordSize) + (Learned.Count * LearnedRecordSize) + 32;
         var buffer = new byte[size];
         var span = buffer.AsSpan();
-        Magic.CopyTo(span);
-        BinaryPrimitives.WriteUInt16LittleEndian(span[4..], FormatVersion);
-        span[6] = Tokenizer.BucketBits;
+        ModelFile.WriteHeader(span, Magic, FormatVersion);
         BinaryPrimitives.WriteInt64LittleEndian(span[8..], SpamMessages);
         BinaryPrimitives.WriteInt64LittleEndian(span[16..], HamMessages);
         BinaryPrimitives.WriteInt32LittleEndian(span[24..], Tokens.Count);
@@ -114,22 +112,7 @@ internal sealed class BayesModel
     /// <summary>Reads a serialized model; throws <see cref="InvalidDataException"/> with the reason when damaged.</summary>
     public static BayesModel Deserialize(ReadOnlySpan<byte> data)
     {
-        if (data.Length < HeaderSize + 32 || !data[..4].SequenceEqual(Magic))
-        {
-            throw new InvalidDataException("not a Rempart spam model (bad magic or too short)");
-        }
-
-        var version = BinaryPrimitives.ReadUInt16LittleEndian(data[4..]);
-        if (version != FormatVersion)
-        {
-            throw new InvalidDataException($"unsupported model format version {version}");
-        }
-
-        if (data[6] != Tokenizer.BucketBits)
-        {
-            throw new InvalidDataException($"model made with {data[6]} bucket bits, this version uses {Tokenizer.BucketBits}");
-        }
-
+        ModelFile.CheckHeader(data, Magic, HeaderSize, FormatVersion, "spam model");
         var tokens = BinaryPrimitives.ReadInt32LittleEndian(data[24..]);
         var learned = BinaryPrimitives.ReadInt32LittleEndian(data[28..]);
         if (tokens < 0 || learned < 0 || (long)HeaderSize + ((long)tokens * TokenRecordSize) + ((long)learned * LearnedRecordSize) + 32 != data.Length)
@@ -137,12 +120,7 @@ internal sealed class BayesModel
             throw new InvalidDataException("length does not match the record counts (truncated file?)");
         }
 
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(data[..^32], hash);
-        if (!hash.SequenceEqual(data[^32..]))
-        {
-            throw new InvalidDataException("checksum mismatch");
-        }
+        ModelFile.CheckChecksum(data);
 
         var model = new BayesModel
         {
@@ -167,6 +145,61 @@ internal sealed class BayesModel
 
         return model;
     }
+}
+
+/// <summary>
+/// What the model files of both kinds share: magic (4 bytes), format version (u16), bucket bits (u8), reserved (u8)
+/// at the start, a SHA-256 of everything before it at the end (detects damage).
+/// </summary>
+internal static class ModelFile
+{
+    public static void WriteHeader(Span<byte> span, ReadOnlySpan<byte> magic, ushort version)
+    {
+        magic.CopyTo(span);
+        BinaryPrimitives.WriteUInt16LittleEndian(span[4..], version);
+        span[6] = Tokenizer.BucketBits;
+    }
+
+    /// <summary>Throws <see cref="InvalidDataException"/> unless the file starts with this kind's header.</summary>
+    public static void CheckHeader(ReadOnlySpan<byte> data, ReadOnlySpan<byte> magic, int headerSize, ushort formatVersion, string kind)
+    {
+        if (data.Length < headerSize + 32 || !data[..4].SequenceEqual(magic))
+        {
+            throw new InvalidDataException($"not a Rempart {kind} (bad magic or too short)");
+        }
+
+        var version = BinaryPrimitives.ReadUInt16LittleEndian(data[4..]);
+        if (version != formatVersion)
+        {
+            throw new InvalidDataException($"unsupported model format version {version}");
+        }
+
+        if (data[6] != Tokenizer.BucketBits)
+        {
+            throw new InvalidDataException($"model made with {data[6]} bucket bits, this version uses {Tokenizer.BucketBits}");
+        }
+    }
+
+    /// <summary>Throws <see cref="InvalidDataException"/> unless the last 32 bytes are the SHA-256 of the rest.</summary>
+    public static void CheckChecksum(ReadOnlySpan<byte> data)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(data[..^32], hash);
+        if (!hash.SequenceEqual(data[^32..]))
+        {
+            throw new InvalidDataException("checksum mismatch");
+        }
+    }
+}
+
+/// <summary>What <see cref="SpamEngine"/> needs to save a model of either kind: its lock, whether it changed, its bytes.</summary>
+internal interface ISpamModel
+{
+    ReaderWriterLockSlim Lock { get; }
+
+    bool Dirty { get; set; }
+
+    byte[] Serialize();
 }
 
 /// <summary>

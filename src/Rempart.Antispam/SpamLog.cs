@@ -11,6 +11,9 @@ internal static partial class SpamLog
     [LoggerMessage(EventId = (int)EventIds.SpamModelLoaded, Level = LogLevel.Information, Message = "Spam model {Path} loaded: {Spam} spam, {Ham} ham, {Tokens} tokens")]
     public static partial void ModelLoaded(ILogger logger, string path, long spam, long ham, int tokens);
 
+    [LoggerMessage(EventId = (int)EventIds.SpamLogisticModelLoaded, Level = LogLevel.Information, Message = "Spam logistic model {Path} loaded: {Updates} updates, {Coefficients} coefficients")]
+    public static partial void LogisticModelLoaded(ILogger logger, string path, long updates, int coefficients);
+
     [LoggerMessage(EventId = (int)EventIds.SpamModelCorrupt, Level = LogLevel.Error, Message = "Spam model {Path} is unreadable ({Reason}); moved aside to {Aside}, starting with an empty model")]
     public static partial void ModelCorrupt(ILogger logger, string path, string reason, string aside);
 

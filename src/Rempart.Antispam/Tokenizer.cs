@@ -50,6 +50,44 @@ internal static partial class Tokenizer
         return set;
     }
 
+    /// <summary>Bytes of the raw message (headers first) whose 4-byte windows are logistic features.</summary>
+    public const int ByteGramBytes = 3000;
+
+    /// <summary>
+    /// The features of the logistic model: the tokens, one per rule that hit (its name, not its points: the model
+    /// learns its own weight), a bias feature every message has, and the overlapping 4-byte windows of the first
+    /// <see cref="ByteGramBytes"/> bytes of the raw message, the binary 4-gram features of Sculley and Wachman's online
+    /// spam filters (TREC 2007), which see headers and obfuscated words as sent.
+    /// </summary>
+    public static uint[] LogisticFeatures(ReadOnlySpan<byte> raw, HashSet<uint> tokens, IReadOnlyList<SpamRuleHit> hits)
+    {
+        var set = new HashSet<uint>(tokens);
+        foreach (var hit in hits)
+        {
+            set.Add(Hash("rule:", hit.Name));
+        }
+
+        set.Add(Hash("", "bias"));
+        ByteGrams(raw, ByteGramBytes, set);
+        return [.. set];
+    }
+
+    /// <summary>Overlapping 4-byte windows of the first <paramref name="max"/> bytes, hashed into the bucket space.</summary>
+    public static void ByteGrams(ReadOnlySpan<byte> raw, int max, HashSet<uint> set)
+    {
+        raw = raw.Length > max ? raw[..max] : raw;
+        const uint mask = (1u << BucketBits) - 1;
+        for (var i = 0; i + 4 <= raw.Length; i++)
+        {
+            // A 32-bit integer mix (murmur3 finaliser) so nearby byte values spread over the buckets.
+            var h = (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(raw[i..]) ^ 0x9E3779B9u) * 0x85EBCA6Bu;
+            h ^= h >> 15;
+            h *= 0xC2B2AE35u;
+            h ^= h >> 13;
+            set.Add(h & mask);
+        }
+    }
+
     private static int Bucket(int n) => n switch { 0 => 0, < 3 => 1, < 10 => 2, < 30 => 3, _ => 4 };
 
     private static void Headers(MimeMessage message, Sink sink)

@@ -75,6 +75,7 @@ public enum EventIds
     SpamFeedbackDropped = 8303,
     SpamLearnFailed = 8304,
     SpamLearned = 8305,
+    SpamLogisticModelLoaded = 8306,
 
     // 8400 antivirus and attachment policy (Rempart.Antivirus)
     AntivirusInfected = 8400,

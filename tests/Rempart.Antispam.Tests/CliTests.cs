@@ -30,6 +30,7 @@ public class CliTests
         Assert.True(train.Code == 0, train.Err);
         Assert.Contains("Learned 30 spam and 30 ham", train.Out, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(data.Path, "spam", "global.bayes")));
+        Assert.True(File.Exists(Path.Combine(data.Path, "spam", "global.lr")));
 
         var again = await RunAsync("spam", "train", "--data", data.Path, "--spam", Fixtures.SpamFolder);
         Assert.Contains("Learned 0 spam and 0 ham (30 skipped", again.Out, StringComparison.Ordinal);
@@ -39,6 +40,7 @@ public class CliTests
         Assert.Matches(@"Spam learned\s+30", status.Out);
         Assert.Matches(@"Ham learned\s+30", status.Out);
         Assert.Contains("active", status.Out, StringComparison.Ordinal);
+        Assert.Matches(@"Logistic coefficients\s+[1-9]", status.Out);
 
         var spam = await RunAsync("spam", "test", "--data", data.Path, Fixtures.Score("phish-mismatch.eml"));
         Assert.True(spam.Code == 0, spam.Err);

@@ -156,27 +156,7 @@ public class EngineTests
     public void Corrupt_model_file_starts_empty_with_a_log_and_no_crash(string damage)
     {
         using var folder = new TempFolder();
-        var path = Path.Combine(folder.Path, "global.bayes");
-        using (var engine = NewEngine(folder))
-        {
-            Fixtures.Train(engine);
-        }
-
-        var bytes = File.ReadAllBytes(path);
-        switch (damage)
-        {
-            case "garbage":
-                bytes = Encoding.ASCII.GetBytes("this is not a model");
-                break;
-            case "truncated":
-                bytes = bytes[..(bytes.Length / 2)];
-                break;
-            default:
-                bytes[bytes.Length / 2] ^= 0x40;
-                break;
-        }
-
-        File.WriteAllBytes(path, bytes);
+        Fixtures.TrainThenDamage(() => NewEngine(folder), Path.Combine(folder.Path, "global.bayes"), damage);
         var logger = new ListLogger();
         using (var engine = NewEngine(folder, logger: logger))
         {

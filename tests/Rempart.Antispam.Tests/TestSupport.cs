@@ -72,6 +72,25 @@ internal static class Fixtures
         }
     }
 
+    /// <summary>Trains a model folder with <see cref="Train"/>, then damages one of its files (<see cref="Damage"/>).</summary>
+    public static void TrainThenDamage(Func<SpamEngine> newEngine, string path, string damage)
+    {
+        using (var engine = newEngine())
+        {
+            Train(engine);
+        }
+
+        File.WriteAllBytes(path, Damage(File.ReadAllBytes(path), damage));
+    }
+
+    /// <summary>A model file damaged one of three ways: "garbage" (not a model), "truncated" (half), or one bit flipped.</summary>
+    public static byte[] Damage(byte[] bytes, string damage) => damage switch
+    {
+        "garbage" => Encoding.ASCII.GetBytes("this is not a model"),
+        "truncated" => bytes[..(bytes.Length / 2)],
+        _ => bytes.Select((b, i) => i == bytes.Length / 2 ? (byte)(b ^ 0x40) : b).ToArray(),
+    };
+
     public static SpamOptions Options(Action<SpamOptions>? configure = null)
     {
         var o = new SpamOptions();

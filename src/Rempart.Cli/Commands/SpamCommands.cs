@@ -46,22 +46,34 @@ internal static class SpamCommands
             using var engine = new SpamEngine(options, folder, null, NullLogger.Instance);
 
             // Interleave spam and ham so that an interrupted run still leaves a balanced model.
-            long spamCount = 0, hamCount = 0, skipped = 0;
-            using var spams = spamPaths.SelectMany(p => MailCorpus.Read(p, options.MaxLearnBytes)).GetEnumerator();
-            using var hams = hamPaths.SelectMany(p => MailCorpus.Read(p, options.MaxLearnBytes)).GetEnumerator();
-            bool moreSpam = true, moreHam = true;
-            while (moreSpam || moreHam)
+            void Pass(Action<byte[], bool> learn)
             {
-                ct.ThrowIfCancellationRequested();
-                if (moreSpam && (moreSpam = spams.MoveNext()))
+                using var spams = spamPaths.SelectMany(p => MailCorpus.Read(p, options.MaxLearnBytes)).GetEnumerator();
+                using var hams = hamPaths.SelectMany(p => MailCorpus.Read(p, options.MaxLearnBytes)).GetEnumerator();
+                bool moreSpam = true, moreHam = true;
+                while (moreSpam || moreHam)
                 {
-                    _ = engine.Learn(spams.Current, isSpam: true, accountId: null) ? spamCount++ : skipped++;
-                }
+                    ct.ThrowIfCancellationRequested();
+                    if (moreSpam && (moreSpam = spams.MoveNext()))
+                    {
+                        learn(spams.Current, true);
+                    }
 
-                if (moreHam && (moreHam = hams.MoveNext()))
-                {
-                    _ = engine.Learn(hams.Current, isSpam: false, accountId: null) ? hamCount++ : skipped++;
+                    if (moreHam && (moreHam = hams.MoveNext()))
+                    {
+                        learn(hams.Current, false);
+                    }
                 }
+            }
+
+            long spamCount = 0, hamCount = 0, skipped = 0;
+            Pass((raw, isSpam) => _ = engine.Learn(raw, isSpam, accountId: null) ? (isSpam ? spamCount++ : hamCount++) : skipped++);
+            engine.SaveAll();
+
+            // The logistic model's further passes over the same messages (SpamEngine.LogisticTrainingPasses).
+            for (var pass = 1; pass < SpamEngine.LogisticTrainingPasses && spamCount + hamCount > 0; pass++)
+            {
+                Pass((raw, isSpam) => engine.LearnLogistic(raw, isSpam));
             }
 
             engine.SaveAll();
@@ -93,6 +105,8 @@ internal static class SpamCommands
                 ("Ham learned", s.GlobalHam.ToString(CultureInfo.InvariantCulture)),
                 ("Tokens", s.GlobalTokens.ToString(CultureInfo.InvariantCulture)),
                 ("Model file bytes", s.GlobalFileBytes.ToString(CultureInfo.InvariantCulture)),
+                ("Logistic coefficients", s.LogisticCoefficients.ToString(CultureInfo.InvariantCulture)),
+                ("Logistic file bytes", s.LogisticFileBytes.ToString(CultureInfo.InvariantCulture)),
                 ("User models", s.UserModels.ToString(CultureInfo.InvariantCulture)),
                 ("Bayes", s.BayesActive ? "active" : $"inactive (needs {s.MinMessagesForBayes} spam and {s.MinMessagesForBayes} ham)"),
             ]);
