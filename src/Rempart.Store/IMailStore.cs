@@ -139,6 +139,19 @@ public interface IMessageStore
     /// </summary>
     Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default);
 
+    /// <summary>
+    /// <see cref="AppendManyAsync"/> for a granular restore: an item's <see cref="AppendItem.Analysis"/>, when given,
+    /// is stored instead of parsing the body again, and the bodies' text goes into the full-text index later, as after
+    /// a full restore (the index is marked incomplete; a search indexes its mailbox first, so it still finds them).
+    /// </summary>
+    Task<IReadOnlyList<AppendResult>> RestoreManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default);
+
+    /// <summary>
+    /// Those of <paramref name="hashes"/> that the store holds, referenced and with their metadata: appending one of
+    /// them needs only its <see cref="BlobRef"/> (a restore of mail that is still here reads nothing from the backup).
+    /// </summary>
+    Task<IReadOnlySet<string>> FindKnownBodiesAsync(IReadOnlyCollection<string> hashes, CancellationToken ct = default);
+
     /// <summary>All messages of a mailbox in UID order (the IMAP session's view is built from this).</summary>
     Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(long mailboxId, CancellationToken ct = default);
 
@@ -195,6 +208,14 @@ public interface IBlobStore
     /// file-system sync instead of an fsync per body.
     /// </summary>
     Task<IReadOnlyList<BlobRef>> PutManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> contents, CancellationToken ct = default);
+
+    /// <summary>
+    /// <see cref="PutManyAsync"/> for bodies that are already in the blob file format (one zstd frame, as a backup of
+    /// the blob folder holds them): written as they are, not decompressed and compressed again. The caller must have
+    /// checked that each frame decompresses to content whose SHA-256 is its <see cref="BlobFrame.Blob"/> hash (a
+    /// restore does, to detect damage); the store trusts it.
+    /// </summary>
+    Task<IReadOnlyList<BlobRef>> PutFramesManyAsync(IReadOnlyList<BlobFrame> frames, CancellationToken ct = default);
 
     /// <summary>Opens the decompressed content. Throws <see cref="StoreException"/> when missing.</summary>
     Stream Open(string hash);

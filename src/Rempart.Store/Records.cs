@@ -79,8 +79,14 @@ public sealed record DeliveryResult(long AccountId, DeliveryOutcome Outcome, lon
 
 public sealed record AppendResult(long MailboxId, long UidValidity, long Uid, long ModSeq);
 
+/// <summary>A body in the blob file format (one zstd frame) whose content is known to be <paramref name="Blob"/>.</summary>
+public sealed record BlobFrame(BlobRef Blob, ReadOnlyMemory<byte> Frame);
+
 /// <summary>One message of <see cref="IMessageStore.AppendManyAsync"/>.</summary>
-public sealed record AppendItem(BlobRef Blob, IReadOnlyCollection<string> Flags, DateTimeOffset InternalDate);
+/// <param name="Analysis">The body's metadata when the caller already has it (a restore, from the backed-up
+/// database), so the store does not parse the body again; its text fields may be empty when the text is indexed later
+/// (<see cref="IMessageStore.RestoreManyAsync"/>).</param>
+public sealed record AppendItem(BlobRef Blob, IReadOnlyCollection<string> Flags, DateTimeOffset InternalDate, Mime.MessageAnalysis? Analysis = null);
 
 public sealed record MessageRecord(
     long Id,

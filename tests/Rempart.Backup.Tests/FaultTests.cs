@@ -1,5 +1,6 @@
 using Rempart.Backup.Repository;
 using Rempart.Backup.Snapshots;
+using Rempart.Store;
 
 namespace Rempart.Backup.Tests;
 
@@ -56,8 +57,12 @@ public sealed class FaultTests
             Assert.Contains("authentication failed", damaged.Error);
             Assert.Equal([$"snapshot {snapshot.ShortId}: alice@example.test/INBOX UID 2"], damaged.Affected);
 
-            // Restoring that message fails loudly instead of returning altered mail.
+            // Restoring that message, once deleted from the store, fails loudly instead of returning altered mail.
             await using var store = await TestData.OpenStoreAsync(tmp.Sub("data"));
+            var alice = (await store.Directory.GetAccountAsync("alice@example.test"))!;
+            var inbox = (await store.Messages.GetMailboxAsync(alice.Id, "INBOX"))!;
+            await store.Messages.StoreFlagsAsync(inbox.Id, [2], FlagOperation.Add, [@"\Deleted"]);
+            await store.Messages.ExpungeAsync(inbox.Id, [2]);
             await Assert.ThrowsAsync<DamagedDataException>(() => new SnapshotRestorer(repo).RestoreMessagesAsync(snapshot, store, new RestoreSelection("alice@example.test", "INBOX", 2), default));
         }
     }

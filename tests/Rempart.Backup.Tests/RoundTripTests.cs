@@ -135,6 +135,77 @@ public sealed class RoundTripTests
     }
 
     [Fact]
+    public async Task An_account_restored_into_another_server_has_the_same_bytes_flags_uid_order_and_metadata_and_search_finds_it()
+    {
+        using var tmp = new TempDir();
+        var data = tmp.Sub("data");
+        var original = new Dictionary<string, List<(string Hash, string Flags, DateTimeOffset Date, byte[] Bytes, MessageMetadata Meta)>>();
+        await using (var store = await TestData.OpenStoreAsync(data))
+        {
+            await TestData.FillAsync(store);
+            var alice = (await store.Directory.GetAccountAsync("alice@example.test"))!;
+            foreach (var box in await store.Messages.ListMailboxesAsync(alice.Id))
+            {
+                var list = new List<(string, string, DateTimeOffset, byte[], MessageMetadata)>();
+                var messages = await store.Messages.ListMessagesAsync(box.Id);
+                var meta = await store.Messages.GetMetadataManyAsync([.. messages.Select(m => m.Id)]);
+                foreach (var m in messages)
+                {
+                    list.Add((m.BlobHash, string.Join(' ', m.Flags), m.InternalDate, await store.Blobs.ReadAllAsync(m.BlobHash), meta[m.Id] with { MessageId = 0 }));
+                }
+
+                original[box.Name] = list;
+            }
+        }
+
+        using var repo = TestData.InitRepo(tmp.Sub("repo"));
+        var snapshot = await new SnapshotCreator(repo, TimeProvider.System).CreateAsync(data, null, null, null, default);
+
+        // Another server with the account and none of its mail; a second store instance on the same data stands for
+        // the running server next to the CLI that restores.
+        var other = tmp.Sub("other");
+        await using var target = await TestData.OpenStoreAsync(other);
+        await using var server = await TestData.OpenStoreAsync(other);
+        await target.Directory.AddDomainAsync("example.test");
+        await target.Directory.AddAccountAsync(new NewAccount("alice@example.test", "x"));
+        var result = await new SnapshotRestorer(repo).RestoreMessagesAsync(snapshot, target, new RestoreSelection("alice@example.test"), default);
+        Assert.Equal(original.Values.Sum(v => v.Count), result.Messages);
+        Assert.Empty(await target.CheckIntegrityAsync());
+
+        var account = (await target.Directory.GetAccountAsync("alice@example.test"))!;
+        foreach (var (name, expected) in original.Where(o => o.Value.Count > 0))
+        {
+            var box = (await target.Messages.GetMailboxAsync(account.Id, $"Restored/{snapshot.Label} {name}"))!;
+            var messages = await target.Messages.ListMessagesAsync(box.Id);
+
+            // New UIDs in the new folder, in the original order: 1..n.
+            Assert.Equal(Enumerable.Range(1, expected.Count).Select(i => (long)i), messages.Select(m => m.Uid));
+            var meta = await target.Messages.GetMetadataManyAsync([.. messages.Select(m => m.Id)]);
+            for (var i = 0; i < expected.Count; i++)
+            {
+                Assert.Equal(expected[i].Hash, messages[i].BlobHash);
+                Assert.Equal(expected[i].Flags, string.Join(' ', messages[i].Flags));
+                Assert.Equal(expected[i].Date, messages[i].InternalDate);
+                Assert.Equal(expected[i].Bytes, await target.Blobs.ReadAllAsync(messages[i].BlobHash));
+                Assert.True(await target.Blobs.VerifyAsync(messages[i].BlobHash));
+                Assert.Equal(expected[i].Meta, meta[messages[i].Id] with { MessageId = 0 });
+            }
+        }
+
+        // The text was left for later: both store instances still find the restored messages.
+        var inbox = (await target.Messages.GetMailboxAsync(account.Id, $"Restored/{snapshot.Label} INBOX"))!;
+        Assert.Equal([2L], await server.Messages.SearchTextAsync(inbox.Id, "Köln", TextSearchScope.Body));
+        Assert.Equal([2L], await target.Messages.SearchTextAsync(inbox.Id, "Köln", TextSearchScope.Body));
+        var p2 = (await target.Messages.GetMailboxAsync(account.Id, $"Restored/{snapshot.Label} Projects/P2"))!;
+        Assert.Equal([2L], await server.Messages.SearchTextAsync(p2.Id, "body 1 of projects", TextSearchScope.Body));
+
+        // The background rebuild completes the index and clears the marker.
+        Assert.True(server.TextIndexPending);
+        await server.RebuildTextIndexAsync(default);
+        Assert.False(server.TextIndexPending);
+    }
+
+    [Fact]
     public async Task A_second_backup_reads_only_new_bodies_and_stores_only_new_chunks()
     {
         using var tmp = new TempDir();

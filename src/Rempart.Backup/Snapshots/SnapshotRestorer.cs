@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Rempart.Backup.Repository;
 using Rempart.Store;
 using Rempart.Store.Blobs;
+using Rempart.Store.Mime;
 using ZstdSharp;
 
 namespace Rempart.Backup.Snapshots;
@@ -178,8 +179,13 @@ public sealed class SnapshotRestorer(BackupRepository repository)
             work.AddRange(messages.Select(m => (box.Id, m)));
         }
 
-        // Batches across folders, bounded in count and bytes: bodies read, decrypted and stored in parallel with one
-        // file-system sync per batch, then appended in one transaction per folder in their original UID order.
+        // Bodies the store still holds (the mail was not deleted, or is restored a second time) are referred to by
+        // hash, as any copy of a message is: nothing is read from the backup for them. The others are read, checked
+        // and written back.
+        var known = await store.Messages.FindKnownBodiesAsync(needed, ct);
+
+        // Batches across folders, bounded in count and bytes: bodies read, decrypted and checked in parallel, written
+        // with one file-system sync per batch, then appended in one transaction per folder in their original UID order.
         var count = 0;
         long bytes = 0;
         for (var start = 0; start < work.Count;)
@@ -188,25 +194,44 @@ public sealed class SnapshotRestorer(BackupRepository repository)
             long batchBytes = 0;
             while (end < work.Count && end - start < RestoreBatch && (end == start || batchBytes < RestoreBatchBytes))
             {
-                batchBytes += blobs[work[end].Message.Blob].Size;
+                batchBytes += known.Contains(work[end].Message.Blob) ? 0 : blobs[work[end].Message.Blob].Size;
                 end++;
             }
 
             var batch = work.GetRange(start, end - start);
-            var contents = new ReadOnlyMemory<byte>[batch.Count];
+            var items = new AppendItem[batch.Count];
+            var frames = new BlobFrame?[batch.Count];
 
-            // ForAsync, not For: a damaged chunk surfaces as its own DamagedDataException, not wrapped.
+            // Each stored blob file is written back as it is (it is already the blob store's format), after checking
+            // that it decompresses to its hash; the decompressed body is parsed once here for the store's metadata,
+            // and its text is indexed later (RestoreManyAsync). ForAsync, not For: a damaged chunk surfaces as its own
+            // DamagedDataException, not wrapped.
             await Parallel.ForAsync(0, batch.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = BackupRepository.IoParallelism }, (i, _) =>
             {
-                var blob = blobs[batch[i].Message.Blob];
-                contents[i] = Decompress(ReadBlobFile(blob), blob.Hash);
-                Interlocked.Add(ref bytes, contents[i].Length);
+                var message = batch[i].Message;
+                var flags = message.Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                var date = DateTimeOffset.FromUnixTimeMilliseconds(message.InternalDate);
+                if (known.Contains(message.Blob))
+                {
+                    items[i] = new AppendItem(new BlobRef(message.Blob, message.Size), flags, date);
+                }
+                else
+                {
+                    var blob = blobs[message.Blob];
+                    var file = ReadBlobFile(blob);
+                    var content = Decompress(file, blob.Hash);
+                    var stored = new BlobRef(blob.Hash, content.Length);
+                    frames[i] = new BlobFrame(stored, file);
+                    items[i] = new AppendItem(stored, flags, date, MessageAnalyzer.AnalyzeOrFallback(content));
+                }
+
+                Interlocked.Add(ref bytes, message.Size);
                 return ValueTask.CompletedTask;
             });
-            var stored = await store.Blobs.PutManyAsync(contents, ct);
-            foreach (var group in batch.Select((w, i) => (w.BoxId, Item: new AppendItem(stored[i], w.Message.Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries), DateTimeOffset.FromUnixTimeMilliseconds(w.Message.InternalDate)))).GroupBy(x => x.BoxId))
+            await store.Blobs.PutFramesManyAsync([.. frames.OfType<BlobFrame>()], ct);
+            foreach (var group in batch.Select((w, i) => (w.BoxId, Item: items[i])).GroupBy(x => x.BoxId))
             {
-                await store.Messages.AppendManyAsync(group.Key, [.. group.Select(x => x.Item)], ct);
+                await store.Messages.RestoreManyAsync(group.Key, [.. group.Select(x => x.Item)], ct);
                 count += group.Count();
             }
 

@@ -262,18 +262,44 @@ public sealed class FileBlobStore : IBlobStore
         }
     }
 
-    public async Task<IReadOnlyList<BlobRef>> PutManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> contents, CancellationToken ct = default)
+    public Task<IReadOnlyList<BlobRef>> PutManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> contents, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(contents);
         var refs = new BlobRef[contents.Count];
+        return PutBatchAsync(contents.Count, (i, token) =>
+        {
+            var content = contents[i];
+            refs[i] = new BlobRef(HashOf(content.Span), content.Length);
+            return (refs[i].Hash, tmp => WriteCompressedAsync(tmp, content, flush: false, token));
+        }, refs, ct);
+    }
+
+    public Task<IReadOnlyList<BlobRef>> PutFramesManyAsync(IReadOnlyList<BlobFrame> frames, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        var refs = new BlobRef[frames.Count];
+        return PutBatchAsync(frames.Count, (i, _) =>
+        {
+            var frame = frames[i];
+            ValidateHash(frame.Blob.Hash);
+            refs[i] = frame.Blob;
+            return (frame.Blob.Hash, tmp => WriteRaw(tmp, frame.Frame.Span));
+        }, refs, ct);
+    }
+
+    /// <summary>
+    /// The batch protocol of <see cref="PutManyAsync"/> and <see cref="PutFramesManyAsync"/>: for each item, its hash
+    /// and a writer of its file into a temporary path (skipped when the blob exists), in parallel; then one sync for
+    /// the contents, the renames, one sync for the renames.
+    /// </summary>
+    private async Task<IReadOnlyList<BlobRef>> PutBatchAsync(int count, Func<int, CancellationToken, (string Hash, Func<string, Task> Write)> item, BlobRef[] refs, CancellationToken ct)
+    {
         var written = new System.Collections.Concurrent.ConcurrentBag<(string Tmp, string Hash)>();
         try
         {
-            await Parallel.ForAsync(0, contents.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
+            await Parallel.ForAsync(0, count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
             {
-                var content = contents[i];
-                var hash = HashOf(content.Span);
-                refs[i] = new BlobRef(hash, content.Length);
+                var (hash, write) = item(i, token);
                 if (TouchExisting(PathOf(hash)))
                 {
                     return;
@@ -281,7 +307,7 @@ public sealed class FileBlobStore : IBlobStore
 
                 var tmpPath = NewTempPath();
                 written.Add((tmpPath, hash));
-                await WriteCompressedAsync(tmpPath, content, flush: false, token);
+                await write(tmpPath);
             });
 
             if (written.IsEmpty)
@@ -313,6 +339,14 @@ public sealed class FileBlobStore : IBlobStore
 
             throw;
         }
+    }
+
+    /// <summary>Bytes already in the blob file format, as they are, in a new temporary file (not flushed).</summary>
+    private static Task WriteRaw(string tmpPath, ReadOnlySpan<byte> frame)
+    {
+        using var file = File.OpenHandle(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        RandomAccess.Write(file, frame, 0);
+        return Task.CompletedTask;
     }
 
     /// <summary>The content as one zstd frame in a new temporary file, fsynced when <paramref name="flush"/>.</summary>

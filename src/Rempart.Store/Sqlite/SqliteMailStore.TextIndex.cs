@@ -172,6 +172,21 @@ public sealed partial class SqliteMailStore
         }
     }
 
+    /// <summary>
+    /// Inside a write that stored bodies without their text (a granular restore): marks the index incomplete, in the
+    /// same transaction, as a restored database is. The background rebuild of the next start fills it; before that a
+    /// search indexes its mailbox first, in this process and, having seen the marker, in any other one (the server
+    /// while the admin CLI restores into its store).
+    /// </summary>
+    internal void MarkTextIndexIncomplete(WriteOp op)
+    {
+        // A new value each time: a rebuild that started before this write does not clear the marker (RebuildTextIndexAsync).
+        op.Db.Exec(
+            "INSERT INTO store_state(key, value) VALUES(@k, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1",
+            ("@k", TextIndexRebuildKey));
+        _textIndexPending = true;
+    }
+
     /// <summary>True while the full-text index is being rebuilt (after a restore from a backup).</summary>
     public bool TextIndexPending => _textIndexPending;
 
@@ -219,24 +234,34 @@ public sealed partial class SqliteMailStore
         var indexed = 0;
         while (true)
         {
-            var batch = await ReadAsync(
-                db => db.Query(
-                    """
-                    SELECT mm.blob_id, b.hash FROM message_meta mm JOIN blobs b ON b.id = mm.blob_id
-                    WHERE mm.blob_id > @after ORDER BY mm.blob_id LIMIT @n
-                    """,
-                    r => (Id: r.GetInt64(0), Hash: r.GetString(1)), ("@after", after), ("@n", TextIndexBatch)),
-                ct);
-            if (batch.Count == 0)
+            var marker = await ReadAsync(db => db.Long("SELECT value FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)), ct);
+            while (true)
+            {
+                var batch = await ReadAsync(
+                    db => db.Query(
+                        """
+                        SELECT mm.blob_id, b.hash FROM message_meta mm JOIN blobs b ON b.id = mm.blob_id
+                        WHERE mm.blob_id > @after ORDER BY mm.blob_id LIMIT @n
+                        """,
+                        r => (Id: r.GetInt64(0), Hash: r.GetString(1)), ("@after", after), ("@n", TextIndexBatch)),
+                    ct);
+                if (batch.Count == 0)
+                {
+                    break;
+                }
+
+                after = batch[^1].Id;
+                indexed += await IndexBlobsAsync(batch, ct, background: true);
+            }
+
+            // Only the marker this pass started from: a granular restore meanwhile gives it a new value, and its bodies
+            // (new blob ids, above the scan) are picked up by another pass instead of being left out of the index.
+            if (marker is null || await WriteAsync(op => op.Db.Exec("DELETE FROM store_state WHERE key = @k AND value = @v", ("@k", TextIndexRebuildKey), ("@v", marker)), ct) > 0)
             {
                 break;
             }
-
-            after = batch[^1].Id;
-            indexed += await IndexBlobsAsync(batch, ct, background: true);
         }
 
-        await WriteAsync(op => op.Db.Exec("DELETE FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)), ct);
         _textIndexPending = false;
         LogTextIndexRebuilt(_logger, indexed, started.Elapsed.TotalSeconds);
     }
@@ -248,6 +273,14 @@ public sealed partial class SqliteMailStore
         if (!_deferredText.IsEmpty || Volatile.Read(ref _deferredTextWorker) != 0)
         {
             await IndexDeferredTextAsync(ct);
+        }
+
+        // Another process (the admin CLI's granular restore) may have stored bodies without their text since this one
+        // opened: its marker says so. One read of a one-row key per search.
+        if (!_textIndexPending &&
+            await ReadAsync(db => db.Long("SELECT 1 FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)), ct) is not null)
+        {
+            _textIndexPending = true;
         }
 
         if (!_textIndexPending)

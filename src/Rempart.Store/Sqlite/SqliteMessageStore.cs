@@ -257,12 +257,18 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         }, ct);
     }
 
-    public async Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default)
+    public Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default) =>
+        AppendManyAsync(mailboxId, items, indexTextLater: false, ct);
+
+    public Task<IReadOnlyList<AppendResult>> RestoreManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default) =>
+        AppendManyAsync(mailboxId, items, indexTextLater: true, ct);
+
+    private async Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, bool indexTextLater, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(items);
         var analyses = new MessageAnalysis?[items.Count];
         await Parallel.ForAsync(0, items.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
-            analyses[i] = await AnalyzeIfNeededAsync(items[i].Blob, token));
+            analyses[i] = items[i].Analysis ?? await AnalyzeIfNeededAsync(items[i].Blob, token));
         return await store.WriteAsync<IReadOnlyList<AppendResult>>(op =>
         {
             var mailbox = MailboxRow(op.Db, mailboxId);
@@ -273,17 +279,35 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             }
 
             var results = new List<AppendResult>(items.Count);
+            var textLater = false;
             for (var i = 0; i < items.Count; i++)
             {
                 var item = items[i];
                 var blobId = op.AddBlobRef(item.Blob);
-                EnsureMetadata(op, blobId, item.Blob, analyses[i]);
+                EnsureMetadata(op, blobId, item.Blob, analyses[i], indexTextLater ? _ => textLater = true : null);
                 var (_, uid, modSeq) = InsertMessage(op, mailboxId, mailbox.AccountId, blobId, item.Blob.Size, item.InternalDate, NormalizeFlags(item.Flags));
                 results.Add(new AppendResult(mailboxId, mailbox.UidValidity, uid, modSeq));
             }
 
+            if (textLater)
+            {
+                store.MarkTextIndexIncomplete(op);
+            }
+
             return results;
         }, ct);
+    }
+
+    public Task<IReadOnlySet<string>> FindKnownBodiesAsync(IReadOnlyCollection<string> hashes, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(hashes);
+        // Hashes are hex digits (checked): nothing to escape in the JSON array.
+        var hashJson = "[" + string.Join(',', hashes.Where(Blobs.FileBlobStore.IsValidHash).Select(h => "\"" + h + "\"")) + "]";
+        return store.ReadAsync<IReadOnlySet<string>>(
+            db => db.Query(
+                "SELECT b.hash FROM blobs b JOIN message_meta mm ON mm.blob_id = b.id WHERE b.refcount > 0 AND b.hash IN (SELECT value FROM json_each(@h))",
+                r => r.GetString(0), ("@h", hashJson)).ToHashSet(StringComparer.Ordinal),
+            ct);
     }
 
     public Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(long mailboxId, CancellationToken ct = default) =>
