@@ -227,9 +227,6 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
         return new Catalog(accounts, mailboxes, messages, blobs);
     }
 
-    /// <summary>The blob store's path layout (FileBlobStore.PathIn): root/h[0..2]/hash.</summary>
-    public static string BlobPath(string blobsRoot, string hash) => FileBlobStore.PathIn(blobsRoot, hash);
-
     /// <summary>
     /// A body's file for reading: at its place in the current layout, or in layout 1 when the data folder has not been
     /// opened by this version yet (the server moves the files at its next start); throws FileNotFoundException when
@@ -239,7 +236,7 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
     {
         try
         {
-            return File.OpenHandle(BlobPath(blobsRoot, hash), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.None);
+            return File.OpenHandle(FileBlobStore.PathIn(blobsRoot, hash), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.None);
         }
         catch (Exception ex) when ((ex is FileNotFoundException or DirectoryNotFoundException) && !File.Exists(Path.Combine(blobsRoot, FileBlobStore.LayoutFile)))
         {

@@ -80,7 +80,7 @@ public sealed class SnapshotRestorer(BackupRepository repository)
             async (blob, token) =>
             {
                 var content = ReadBlobFile(blob);
-                var path = SnapshotCreator.BlobPath(blobsRoot, blob.Hash);
+                var path = FileBlobStore.PathIn(blobsRoot, blob.Hash);
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 await using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
                 {
