@@ -76,7 +76,7 @@ public sealed class ProcessTests
     {
         using var tmp = new TempDir();
         var data = tmp.Sub("data");
-        await FillWithBulkAsync(data, count: 300, size: 150_000, seed: 7);
+        await FillWithBulkAsync(data, count: 600, size: 150_000, seed: 7);
 
         TestData.InitRepo(tmp.Sub("repo")).Dispose();
         using (var repo = BackupRepository.Open(tmp.Sub("repo"), TestData.Passphrase))
