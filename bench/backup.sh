@@ -22,8 +22,10 @@ if ! command -v restic >/dev/null || ! command -v borg >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends restic borgbackup >/dev/null
 fi
 
-dotnet build -c Release -v q --nologo "$ROOT/src/Rempart.Cli" --artifacts-path /tmp/art-bench-backup >/dev/null
-rempart() { dotnet /tmp/art-bench-backup/bin/Rempart.Cli/release/rempart.dll --data "$WORK/data" "$@"; }
+# Published as the ./rempart launcher does (Release, ReadyToRun, as deployed): each step is a new process, so start-up counts.
+dotnet publish -c Release --use-current-runtime --self-contained false -p:PublishReadyToRun=true -v q --nologo \
+  "$ROOT/src/Rempart.Cli" -o /tmp/art-bench-backup/cli >/dev/null
+rempart() { dotnet /tmp/art-bench-backup/cli/rempart.dll --data "$WORK/data" "$@"; }
 
 rm -rf "$WORK"
 mkdir -p "$WORK/restore"
