@@ -1,5 +1,6 @@
 using System.Text;
 using Rempart.Backup.Repository;
+using Rempart.Store.Blobs;
 
 namespace Rempart.Backup.Snapshots;
 
@@ -388,7 +389,7 @@ public static class ManifestFormat
             var count = 0;
             foreach (var m in box)
             {
-                var hashShaped = SnapshotCreator.IsBlobHash(m.Blob);
+                var hashShaped = FileBlobStore.IsValidHash(m.Blob);
                 g.Write7BitEncodedInt64(m.Uid);
                 g.Write((byte)((m.MessageId is null ? 0 : 1) | (hashShaped ? 0 : 2)));
                 if (hashShaped)

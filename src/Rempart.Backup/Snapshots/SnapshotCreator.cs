@@ -244,11 +244,9 @@ public sealed class SnapshotCreator(BackupRepository repository, TimeProvider ti
         }
     }
 
-    internal static bool IsBlobHash(string hash) => hash is { Length: 64 } && hash.All(char.IsAsciiHexDigitLower);
-
     private async Task<BlobEntry?> StoreBlobAsync(string blobsRoot, string hash, Dictionary<string, BlobEntry> known, HashSet<string> present, SnapshotStats stats, CancellationToken ct)
     {
-        if (!IsBlobHash(hash))
+        if (!FileBlobStore.IsValidHash(hash))
         {
             return null;
         }

@@ -480,7 +480,8 @@ public sealed class FileBlobStore : IBlobStore
         }
     }
 
-    internal static bool IsValidHash(string? hash)
+    /// <summary>True for a blob name: 64 lower-case hex digits (a SHA-256), so it is safe to build a path from.</summary>
+    public static bool IsValidHash(string? hash)
     {
         if (hash is null || hash.Length != 64)
         {
@@ -489,7 +490,7 @@ public sealed class FileBlobStore : IBlobStore
 
         foreach (var c in hash)
         {
-            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c))
+            if (!char.IsAsciiHexDigitLower(c))
             {
                 return false;
             }
