@@ -157,4 +157,32 @@ public sealed class DurabilityTests
         await store.DisposeAsync();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.Directory.AddDomainAsync("late.test"));
     }
+
+    [Fact]
+    public void ReplaceFile_creates_then_replaces_a_file_and_leaves_no_temporary_file()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "rempart-replace-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var path = Path.Combine(folder, "sub", "state.json");
+            Rempart.Store.Blobs.NativeFileSystem.ReplaceFile(path, "first"u8);
+            Assert.Equal("first", File.ReadAllText(path));
+
+            var big = new byte[300_000];
+            Random.Shared.NextBytes(big);
+            Rempart.Store.Blobs.NativeFileSystem.ReplaceFile(path, big);
+            Assert.Equal(big, File.ReadAllBytes(path));
+            Assert.Equal(["state.json"], Directory.EnumerateFileSystemEntries(Path.GetDirectoryName(path)!).Select(Path.GetFileName));
+
+            // A folder in the way: the write fails with the file untouched and no temporary file left.
+            var blocked = Path.Combine(folder, "sub", "blocked");
+            Directory.CreateDirectory(blocked);
+            Assert.ThrowsAny<IOException>(() => Rempart.Store.Blobs.NativeFileSystem.ReplaceFile(blocked, "x"u8));
+            Assert.Equal(["blocked", "state.json"], Directory.EnumerateFileSystemEntries(Path.GetDirectoryName(path)!).Select(Path.GetFileName).Order());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }

@@ -1,11 +1,13 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Rempart.Store.Blobs;
 
 namespace Rempart.Protection.Reputation;
 
 /// <summary>
 /// The reputation table on disk: <c>DATA/protection/reputation.json</c>, JSON, written whole to a temporary file,
-/// fsynced and renamed over the old one, so a crash leaves the previous save or the new one, never half of either.
+/// fsynced and renamed over the old one (NativeFileSystem.ReplaceFile), so a crash leaves the previous save or the
+/// new one, never half of either.
 /// </summary>
 public static class ReputationFile
 {
@@ -17,15 +19,7 @@ public static class ReputationFile
     public static void Save(string path, IReadOnlyList<ReputationEntry> entries)
     {
         ArgumentNullException.ThrowIfNull(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var tmp = path + ".tmp";
-        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(file, new Document(Version, entries), ReputationJson.Default.Document);
-            file.Flush(flushToDisk: true);
-        }
-
-        File.Move(tmp, path, overwrite: true);
+        NativeFileSystem.ReplaceFile(path, JsonSerializer.SerializeToUtf8Bytes(new Document(Version, entries), ReputationJson.Default.Document));
     }
 
     /// <summary>

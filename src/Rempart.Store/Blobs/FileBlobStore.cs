@@ -171,15 +171,7 @@ public sealed class FileBlobStore : IBlobStore
         }
 
         NativeFileSystem.FsyncDirectory(root);
-        var tmp = Path.Combine(root, LayoutFile + "." + Guid.NewGuid().ToString("N"));
-        using (var file = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write))
-        {
-            RandomAccess.Write(file, System.Text.Encoding.ASCII.GetBytes(LayoutName), 0);
-            RandomAccess.FlushToDisk(file);
-        }
-
-        File.Move(tmp, Path.Combine(root, LayoutFile), overwrite: true);
-        NativeFileSystem.FsyncDirectory(root);
+        NativeFileSystem.ReplaceFile(Path.Combine(root, LayoutFile), System.Text.Encoding.ASCII.GetBytes(LayoutName));
         return moved;
     }
 

@@ -54,6 +54,35 @@ public static class NativeFileSystem
     }
 
     /// <summary>
+    /// Replaces a small file so that a crash leaves either the old or the new content, never a mix or nothing: the
+    /// content goes to a new file beside it, fsynced, renamed over the old one, and the folder is fsynced so the
+    /// rename itself is durable. Two writers at once each write their own temporary file; the last rename wins.
+    /// </summary>
+    public static void ReplaceFile(string path, ReadOnlySpan<byte> content)
+    {
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(folder);
+        var temp = Path.Combine(folder, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N") + ".tmp");
+        try
+        {
+            using (var file = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write))
+            {
+                RandomAccess.Write(file, content, 0);
+
+                // Before the rename: otherwise the rename can reach the disk before the data does.
+                RandomAccess.FlushToDisk(file);
+            }
+
+            File.Move(temp, path, overwrite: true);
+            FsyncDirectory(folder);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    /// <summary>
     /// Flushes every dirty page and metadata of the file system holding <paramref name="path"/> in one call (Linux
     /// syncfs(2)): one flush for thousands of files written just before, where one fsync each would wait for the
     /// journal thousands of times. Returns false where syncfs does not exist; the caller then fsyncs file by file.
