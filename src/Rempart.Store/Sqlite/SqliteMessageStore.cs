@@ -267,8 +267,13 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
     {
         ArgumentNullException.ThrowIfNull(items);
         var analyses = new MessageAnalysis?[items.Count];
+
+        // Metadata and the index are per body: bodies the store already knows (a copy, a restore of mail still there)
+        // are not parsed again. One query for the batch rather than one per message.
+        var unanalyzed = items.Where(i => i.Analysis is null).Select(i => i.Blob.Hash).ToHashSet(StringComparer.Ordinal);
+        var known = unanalyzed.Count == 0 ? new HashSet<string>() : await FindKnownBodiesAsync(unanalyzed, ct);
         await Parallel.ForAsync(0, items.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
-            analyses[i] = items[i].Analysis ?? await AnalyzeIfNeededAsync(items[i].Blob, token));
+            analyses[i] = items[i].Analysis ?? (known.Contains(items[i].Blob.Hash) ? null : MessageAnalyzer.AnalyzeOrFallback(await store.Blobs.ReadAllAsync(items[i].Blob.Hash, token))));
         return await store.WriteAsync<IReadOnlyList<AppendResult>>(op =>
         {
             var mailbox = MailboxRow(op.Db, mailboxId);
