@@ -158,8 +158,9 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         }
 
         var tokens = Tokenizer.Tokenize(message, content);
-        tokenCount = tokens.Count;
-        var probability = Classify(tokens, accountId);
+        var bayesTokens = Tokenizer.BayesTokens(message, tokens);
+        tokenCount = bayesTokens.Count;
+        var probability = Classify(bayesTokens, accountId);
         if (probability is { } p)
         {
             // The logistic model is consulted under the same condition as Bayes (a global model trained on enough
@@ -390,6 +391,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         }
 
         var tokens = Tokenizer.Tokenize(message, content);
+        var bayesTokens = Tokenizer.BayesTokens(message, tokens);
         var id = MessageId(head.Span);
         var model = accountId is { } a ? GetUserModel(a, create: true)! : _global;
         model.Lock.EnterWriteLock();
@@ -402,10 +404,10 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
                     return false;
                 }
 
-                model.Apply(tokens, wasSpam, -1);
+                model.Apply(bayesTokens, wasSpam, -1);
             }
 
-            model.Apply(tokens, isSpam, +1);
+            model.Apply(bayesTokens, isSpam, +1);
             if (model.Learned.Count < BayesModel.MaxRemembered || model.Learned.ContainsKey(id))
             {
                 model.Learned[id] = isSpam;
