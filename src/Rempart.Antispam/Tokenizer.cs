@@ -50,6 +50,20 @@ internal static partial class Tokenizer
         return set;
     }
 
+    /// <summary>
+    /// The tokens Bayes counts: <paramref name="tokens"/> (which the logistic model gets too) plus the header-shape
+    /// tokens of <see cref="FeatureTokens"/>, within <see cref="MaxTokensPerMessage"/>. A model trained before these
+    /// tokens existed simply has no counts for them, so it scores as before until it is trained again.
+    /// </summary>
+    public static HashSet<uint> BayesTokens(MimeMessage message, HashSet<uint> tokens)
+    {
+        var set = new HashSet<uint>(tokens);
+        var sink = new Sink(set);
+        FeatureTokens.Headers(message, sink);
+        FeatureTokens.Origin(message, sink);
+        return set;
+    }
+
     /// <summary>Bytes of the raw message (headers first) whose 4-byte windows are logistic features.</summary>
     public const int ByteGramBytes = 3000;
 

@@ -85,13 +85,21 @@ public class LogisticModelTests
     }
 
     [Theory]
-    [InlineData(-100, -4)]
+    [InlineData(-100, -2)]
+    [InlineData(-8, -2)]
+    [InlineData(-6, -1)]
     [InlineData(-4, 0)]
     [InlineData(0, 2)]
     [InlineData(4, 4)]
-    [InlineData(100, 4)]
-    public void Logistic_points_are_half_the_margin_above_minus_four_within_four(double margin, double points) =>
+    [InlineData(8, 6)]
+    [InlineData(100, 6)]
+    public void Logistic_points_are_half_the_margin_above_minus_four_from_minus_two_to_six(double margin, double points) =>
         Assert.Equal(points, SpamEngine.LogisticHit(margin).Score);
+
+    // Bayes at 99.9% and the logistic model at its most confident ham opinion: still SCL 5 (the bounds were chosen so).
+    [Fact]
+    public void A_certain_bayes_verdict_reaches_junk_whatever_the_logistic_model_says() =>
+        Assert.Equal(5, SpamEngine.SclOf(SpamEngine.BayesHit(0.9995)!.Score + SpamEngine.LogisticHit(-1000).Score));
 
     [Fact]
     public void Engine_trains_scores_saves_and_reloads_the_logistic_model()
