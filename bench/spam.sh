@@ -3,11 +3,17 @@
 # SpamAssassin 4 and rspamd 3.4 (Debian packages, stock rules, network tests off, Bayes trained on the same half)
 # side by side, all in one run on the same test messages.
 # Usage: bench/spam.sh [WORKDIR]   (default /tmp/spam-bench). Results: bench/results/<date>-spam.md (written by hand
-# from the printed tables). Needs: dotnet, npm, python3, spamassassin, rspamd, redis-server (Debian packages).
+# from the printed tables). Needs: dotnet, npm, python3; spamassassin, rspamd and redis-server (Debian packages) are
+# installed when missing (as root).
 # rspamd and its redis are private instances on loopback ports (RSPAMD_PORT, RSPAMD_PORT+1, REDIS_PORT) with their
 # state under WORKDIR/rspamd; both are started and stopped by this script.
 set -eu
 WORK=${1:-/tmp/spam-bench}
+if ! command -v spamassassin >/dev/null || ! command -v rspamd >/dev/null || ! command -v redis-server >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "need root to apt-get install spamassassin rspamd redis-server" >&2; exit 2; }
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends spamassassin rspamd redis-server >/dev/null
+fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RSPAMD_PORT=${RSPAMD_PORT:-11433}
 REDIS_PORT=${REDIS_PORT:-16379}

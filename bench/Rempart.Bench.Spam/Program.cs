@@ -161,6 +161,30 @@ static double NaiveLogOdds(HashSet<uint> tokens, BayesModel model, double minDev
     ("g4tok-raw-a0.15x5", new LogisticSettings(Alpha: 0.15, Normalize: false), true, 5, 1),
     ("g4tok-raw-a0.1x5-b0.1", new LogisticSettings(Alpha: 0.1, Beta: 0.1, Normalize: false), true, 5, 1),
 ];
+// Training order for cross-validation fold k: the other folds' messages, spam and ham interleaved (as `rempart spam
+// train` feeds them).
+List<int> FoldTrainingOrder(int k)
+{
+    var fitIdx = Enumerable.Range(0, train.Count).Where(i => i % folds != k).ToList();
+    var spamIdx = fitIdx.Where(i => train[i].Spam).ToList();
+    var hamIdx = fitIdx.Where(i => !train[i].Spam).ToList();
+    var order = new List<int>();
+    for (var i = 0; i < Math.Max(spamIdx.Count, hamIdx.Count); i++)
+    {
+        if (i < spamIdx.Count)
+        {
+            order.Add(spamIdx[i]);
+        }
+
+        if (i < hamIdx.Count)
+        {
+            order.Add(hamIdx[i]);
+        }
+    }
+
+    return order;
+}
+
 if (folds > 1 && args.Length >= 5 && args[4] == "--lr")
 {
     var feats = train.Select(t => LrFeatures(Load(t.Path))).ToList();
@@ -168,22 +192,7 @@ if (folds > 1 && args.Length >= 5 && args[4] == "--lr")
 
     for (var k = 0; k < folds; k++)
     {
-        var fitIdx = Enumerable.Range(0, train.Count).Where(i => i % folds != k).ToList();
-        var spamIdx = fitIdx.Where(i => train[i].Spam).ToList();
-        var hamIdx = fitIdx.Where(i => !train[i].Spam).ToList();
-        var order = new List<int>();
-        for (var i = 0; i < Math.Max(spamIdx.Count, hamIdx.Count); i++)
-        {
-            if (i < spamIdx.Count)
-            {
-                order.Add(spamIdx[i]);
-            }
-
-            if (i < hamIdx.Count)
-            {
-                order.Add(hamIdx[i]);
-            }
-        }
+        var order = FoldTrainingOrder(k);
 
         for (var v = 0; v < variants.Length; v++)
         {
@@ -268,22 +277,7 @@ if (folds > 1 && args.Length >= 5 && args[4] == "--feat")
     Parallel.ForEach(jobs, new ParallelOptions { MaxDegreeOfParallelism = 2 }, job =>
     {
         var (v, k) = job;
-        var fitIdx = Enumerable.Range(0, train.Count).Where(i => i % folds != k).ToList();
-        var spamIdx = fitIdx.Where(i => train[i].Spam).ToList();
-        var hamIdx = fitIdx.Where(i => !train[i].Spam).ToList();
-        var order = new List<int>();
-        for (var i = 0; i < Math.Max(spamIdx.Count, hamIdx.Count); i++)
-        {
-            if (i < spamIdx.Count)
-            {
-                order.Add(spamIdx[i]);
-            }
-
-            if (i < hamIdx.Count)
-            {
-                order.Add(hamIdx[i]);
-            }
-        }
+        var order = FoldTrainingOrder(k);
 
         var (bayesMask, lrMask) = (variantsF[v].Bayes, variantsF[v].Lr);
         var bayesTokens = fx.Select(f => f.Tokens(bayesMask)).ToArray();
