@@ -140,11 +140,12 @@ public interface IMessageStore
     Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default);
 
     /// <summary>
-    /// <see cref="AppendManyAsync"/> for a granular restore: an item's <see cref="AppendItem.Analysis"/>, when given,
-    /// is stored instead of parsing the body again, and the bodies' text goes into the full-text index later, as after
-    /// a full restore (the index is marked incomplete; a search indexes its mailbox first, so it still finds them).
+    /// <see cref="AppendManyAsync"/> for a granular restore, into several mailboxes in one transaction (in the given
+    /// order): an item's <see cref="AppendItem.Analysis"/>, when given, is stored instead of parsing the body again,
+    /// and the bodies' text goes into the full-text index later, as after a full restore (the index is marked
+    /// incomplete; a search indexes its mailbox first, so it still finds them).
     /// </summary>
-    Task<IReadOnlyList<AppendResult>> RestoreManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default);
+    Task<IReadOnlyList<AppendResult>> RestoreManyAsync(IReadOnlyList<(long MailboxId, AppendItem Item)> items, CancellationToken ct = default);
 
     /// <summary>
     /// Those of <paramref name="hashes"/> that the store holds, referenced and with their metadata: appending one of

@@ -164,6 +164,30 @@ public sealed class TextIndexRebuildTests
         Assert.Equal(4, (await t.Store.Messages.ListMessagesAsync(inbox.Id)).Count);
     }
 
+    [Fact]
+    public async Task Restore_many_spans_folders_in_one_transaction_in_order_and_is_all_or_nothing_on_quota()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com", maxMessages: 4);
+        var inbox = await t.InboxAsync(a.Id);
+        var archive = await t.Store.Messages.CreateMailboxAsync(a.Id, "Restored/Archive");
+        async Task<AppendItem> Item(string subject) => new(await t.PutAsync(Messages.Plain(subject, "text of " + subject)), [], DateTimeOffset.UtcNow);
+
+        var results = await t.Store.Messages.RestoreManyAsync([(inbox.Id, await Item("i1")), (inbox.Id, await Item("i2")), (archive.Id, await Item("a1"))]);
+        Assert.Equal([(inbox.Id, 1L), (inbox.Id, 2L), (archive.Id, 1L)], results.Select(r => (r.MailboxId, r.Uid)));
+        Assert.Equal(2, (await t.Store.Messages.ListMessagesAsync(inbox.Id)).Count);
+        Assert.Single(await t.Store.Messages.ListMessagesAsync(archive.Id));
+
+        // Restored text is indexed later; a search catches up first and finds it.
+        Assert.Equal([1L], await t.Store.Messages.SearchTextAsync(archive.Id, "text of a1", TextSearchScope.Text));
+
+        // Two more would make 5 of 4, split over both folders: neither folder gets any.
+        await Assert.ThrowsAsync<QuotaExceededException>(async () =>
+            await t.Store.Messages.RestoreManyAsync([(inbox.Id, await Item("i3")), (archive.Id, await Item("a2"))]));
+        Assert.Equal(2, (await t.Store.Messages.ListMessagesAsync(inbox.Id)).Count);
+        Assert.Single(await t.Store.Messages.ListMessagesAsync(archive.Id));
+    }
+
     private static SqliteConnection Open(string path)
     {
         var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());

@@ -20,7 +20,7 @@ public sealed record RestoreResult(int Files, int Blobs, int Messages, long Byte
 /// <summary>Full disaster recovery into an empty data folder, and granular restore through the store API.</summary>
 public sealed class SnapshotRestorer(BackupRepository repository)
 {
-    /// <summary>Messages (and stored bytes) a granular restore handles per batch: one sync, one transaction per folder.</summary>
+    /// <summary>Messages (and stored bytes) a granular restore handles per batch: one sync, one transaction.</summary>
     private const int RestoreBatch = 2000;
 
     private const long RestoreBatchBytes = 64L * 1024 * 1024;
@@ -185,7 +185,7 @@ public sealed class SnapshotRestorer(BackupRepository repository)
         var known = await store.Messages.FindKnownBodiesAsync(needed, ct);
 
         // Batches across folders, bounded in count and bytes: bodies read, decrypted and checked in parallel, written
-        // with one file-system sync per batch, then appended in one transaction per folder in their original UID order.
+        // with one file-system sync per batch, then appended in one transaction in their original UID order.
         var count = 0;
         long bytes = 0;
         for (var start = 0; start < work.Count;)
@@ -229,11 +229,9 @@ public sealed class SnapshotRestorer(BackupRepository repository)
                 return ValueTask.CompletedTask;
             });
             await store.Blobs.PutFramesManyAsync([.. frames.OfType<BlobFrame>()], ct);
-            foreach (var group in batch.Select((w, i) => (w.BoxId, Item: items[i])).GroupBy(x => x.BoxId))
-            {
-                await store.Messages.RestoreManyAsync(group.Key, [.. group.Select(x => x.Item)], ct);
-                count += group.Count();
-            }
+            // One transaction (one sync) for the batch, whatever folders it spans; within a folder, UID order.
+            await store.Messages.RestoreManyAsync([.. batch.Select((w, i) => (w.BoxId, items[i]))], ct);
+            count += batch.Count;
 
             start = end;
         }

@@ -257,37 +257,48 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         }, ct);
     }
 
-    public Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default) =>
-        AppendManyAsync(mailboxId, items, indexTextLater: false, ct);
+    public Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        return AppendManyAsync([.. items.Select(i => (mailboxId, i))], indexTextLater: false, ct);
+    }
 
-    public Task<IReadOnlyList<AppendResult>> RestoreManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, CancellationToken ct = default) =>
-        AppendManyAsync(mailboxId, items, indexTextLater: true, ct);
+    public Task<IReadOnlyList<AppendResult>> RestoreManyAsync(IReadOnlyList<(long MailboxId, AppendItem Item)> items, CancellationToken ct = default) =>
+        AppendManyAsync(items, indexTextLater: true, ct);
 
-    private async Task<IReadOnlyList<AppendResult>> AppendManyAsync(long mailboxId, IReadOnlyList<AppendItem> items, bool indexTextLater, CancellationToken ct)
+    /// <summary>Appends in one transaction, in the given order, to one or several mailboxes.</summary>
+    private async Task<IReadOnlyList<AppendResult>> AppendManyAsync(IReadOnlyList<(long MailboxId, AppendItem Item)> items, bool indexTextLater, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(items);
         var analyses = new MessageAnalysis?[items.Count];
 
         // Metadata and the index are per body: bodies the store already knows (a copy, a restore of mail still there)
         // are not parsed again. One query for the batch rather than one per message.
-        var unanalyzed = items.Where(i => i.Analysis is null).Select(i => i.Blob.Hash).ToHashSet(StringComparer.Ordinal);
+        var unanalyzed = items.Where(i => i.Item.Analysis is null).Select(i => i.Item.Blob.Hash).ToHashSet(StringComparer.Ordinal);
         var known = unanalyzed.Count == 0 ? new HashSet<string>() : await FindKnownBodiesAsync(unanalyzed, ct);
         await Parallel.ForAsync(0, items.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
-            analyses[i] = items[i].Analysis ?? (known.Contains(items[i].Blob.Hash) ? null : MessageAnalyzer.AnalyzeOrFallback(await store.Blobs.ReadAllAsync(items[i].Blob.Hash, token))));
+        {
+            var item = items[i].Item;
+            analyses[i] = item.Analysis ?? (known.Contains(item.Blob.Hash) ? null : MessageAnalyzer.AnalyzeOrFallback(await store.Blobs.ReadAllAsync(item.Blob.Hash, token)));
+        });
         return await store.WriteAsync<IReadOnlyList<AppendResult>>(op =>
         {
-            var mailbox = MailboxRow(op.Db, mailboxId);
-            var quota = ReadQuota(op.Db, mailbox.AccountId)!;
-            if (IsOverQuota(quota, items.Sum(i => i.Blob.Size), items.Count))
+            var mailboxes = items.Select(i => i.MailboxId).Distinct().ToDictionary(id => id, id => MailboxRow(op.Db, id));
+            foreach (var account in items.GroupBy(i => mailboxes[i.MailboxId].AccountId))
             {
-                throw new QuotaExceededException($"appending {items.Count} messages ({items.Sum(i => i.Blob.Size)} bytes) would exceed the quota of the account");
+                var quota = ReadQuota(op.Db, account.Key)!;
+                if (IsOverQuota(quota, account.Sum(i => i.Item.Blob.Size), account.Count()))
+                {
+                    throw new QuotaExceededException($"appending {account.Count()} messages ({account.Sum(i => i.Item.Blob.Size)} bytes) would exceed the quota of the account");
+                }
             }
 
             var results = new List<AppendResult>(items.Count);
             var textLater = false;
             for (var i = 0; i < items.Count; i++)
             {
-                var item = items[i];
+                var (mailboxId, item) = items[i];
+                var mailbox = mailboxes[mailboxId];
                 var blobId = op.AddBlobRef(item.Blob);
                 EnsureMetadata(op, blobId, item.Blob, analyses[i], indexTextLater ? _ => textLater = true : null);
                 var (_, uid, modSeq) = InsertMessage(op, mailboxId, mailbox.AccountId, blobId, item.Blob.Size, item.InternalDate, NormalizeFlags(item.Flags));
