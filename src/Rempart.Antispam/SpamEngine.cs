@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using MimeKit;
 using Rempart.Common.Configuration;
 using Rempart.Store;
+using Rempart.Store.Blobs;
 using Rempart.Telemetry;
 
 namespace Rempart.Antispam;
@@ -852,7 +853,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
 
             try
             {
-                AtomicFile.Write(path, data);
+                NativeFileSystem.ReplaceFile(path, data);
                 if (ReferenceEquals(model, _global))
                 {
                     _globalStamp = Stamp(path);
