@@ -158,10 +158,18 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
             hits.Insert(0, SpamRules.Gtube);
         }
 
-        var tokens = Tokenizer.Tokenize(message, content);
-        var bayesTokens = Tokenizer.BayesTokens(message, tokens);
-        tokenCount = bayesTokens.Count;
-        var probability = Classify(bayesTokens, accountId);
+        // Tokens only for a trained model: before training (a first run), no statistical work is done per message.
+        HashSet<uint> tokens = [];
+        double? probability = null;
+        tokenCount = 0;
+        if (GlobalModelTrained())
+        {
+            tokens = Tokenizer.Tokenize(message, content);
+            var bayesTokens = Tokenizer.BayesTokens(message, tokens);
+            tokenCount = bayesTokens.Count;
+            probability = Classify(bayesTokens, accountId);
+        }
+
         if (probability is { } p)
         {
             // The logistic model is consulted under the same condition as Bayes (a global model trained on enough
@@ -303,6 +311,21 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     }
 
     /// <summary>The Bayes spam probability, or null when the global model has too few messages of either kind.</summary>
+    /// <summary>True once the global model has learned enough of both kinds for Bayes (and the logistic model) to speak.</summary>
+    private bool GlobalModelTrained()
+    {
+        var global = _global;
+        global.Lock.EnterReadLock();
+        try
+        {
+            return global.SpamMessages >= _options.MinMessagesForBayes && global.HamMessages >= _options.MinMessagesForBayes;
+        }
+        finally
+        {
+            global.Lock.ExitReadLock();
+        }
+    }
+
     private double? Classify(HashSet<uint> tokens, long? accountId)
     {
         var user = accountId is { } id ? GetUserModel(id, create: false) : null;

@@ -213,12 +213,33 @@ public class EngineTests
         Assert.True(content.Urls.Count <= MessageContent.MaxUrls);
 
         var a = engine.Analyze(message, content, raw, null, out var tokens);
-        Assert.True(tokens <= Tokenizer.MaxTokensPerMessage, tokens.ToString());
+        Assert.InRange(tokens, 1, Tokenizer.MaxTokensPerMessage);
         Assert.True(a.Gtube);
         Assert.Equal(9, a.Scl);
 
         // Learning reads only the head of the message.
         Assert.True(engine.Learn(raw, isSpam: false, accountId: null));
+    }
+
+    [Fact]
+    public void An_untrained_engine_does_no_statistical_work_and_a_trained_one_does()
+    {
+        using var folder = new TempFolder();
+        var options = Fixtures.Options();
+        using var engine = NewEngine(folder, options);
+        var raw = Encoding.ASCII.GetBytes("From: a@partner.example\r\nTo: alice@example.com\r\nSubject: quarterly figures\r\nDate: Tue, 3 Nov 2026 09:00:00 +0000\r\nMessage-ID: <q@partner.example>\r\n\r\nThe quarterly figures are attached, see you on Monday.\r\n");
+        var message = Fixtures.Parse(raw);
+        var content = MessageContent.Extract(message, options.MaxParts, options.MaxBytesPerPart);
+
+        var untrained = engine.Analyze(message, content, raw, null, out var before);
+        Assert.Equal(0, before);
+        Assert.Null(untrained.BayesProbability);
+        Assert.DoesNotContain(untrained.Hits, h => h.Name.StartsWith("BAYES", StringComparison.Ordinal) || h.Name == "LOGISTIC");
+
+        Fixtures.Train(engine);
+        var trained = engine.Analyze(message, content, raw, null, out var after);
+        Assert.True(after > 0);
+        Assert.NotNull(trained.BayesProbability);
     }
 
     [Fact]
