@@ -310,7 +310,6 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         }
     }
 
-    /// <summary>The Bayes spam probability, or null when the global model has too few messages of either kind.</summary>
     /// <summary>True once the global model has learned enough of both kinds for Bayes (and the logistic model) to speak.</summary>
     private bool GlobalModelTrained()
     {
@@ -326,6 +325,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         }
     }
 
+    /// <summary>The Bayes spam probability, or null when the global model has too few messages of either kind.</summary>
     private double? Classify(HashSet<uint> tokens, long? accountId)
     {
         var user = accountId is { } id ? GetUserModel(id, create: false) : null;
