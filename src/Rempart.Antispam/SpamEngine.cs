@@ -159,30 +159,28 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         }
 
         // Tokens only for a trained model: before training (a first run), no statistical work is done per message.
-        HashSet<uint> tokens = [];
         double? probability = null;
         tokenCount = 0;
         if (GlobalModelTrained())
         {
-            tokens = Tokenizer.Tokenize(message, content);
+            var tokens = Tokenizer.Tokenize(message, content);
             var bayesTokens = Tokenizer.BayesTokens(message, tokens);
             tokenCount = bayesTokens.Count;
             probability = Classify(bayesTokens, accountId);
-        }
-
-        if (probability is { } p)
-        {
-            // The logistic model is consulted under the same condition as Bayes (a global model trained on enough
-            // of both kinds), and sees the rule hits before the Bayes band is added.
-            var features = Tokenizer.LogisticFeatures(raw, tokens, hits);
-            if (BayesHit(p) is { } bayesHit)
+            if (probability is { } p)
             {
-                hits.Add(bayesHit);
-            }
+                // The logistic model is consulted under the same condition as Bayes (a global model trained on enough
+                // of both kinds), and sees the rule hits before the Bayes band is added.
+                var features = Tokenizer.LogisticFeatures(raw, tokens, hits);
+                if (BayesHit(p) is { } bayesHit)
+                {
+                    hits.Add(bayesHit);
+                }
 
-            if (LogisticMargin(features, accountId) is { } margin)
-            {
-                hits.Add(LogisticHit(margin));
+                if (LogisticMargin(features, accountId) is { } margin)
+                {
+                    hits.Add(LogisticHit(margin));
+                }
             }
         }
 
@@ -285,18 +283,9 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
             return false;
         }
 
-        var global = _global;
-        global.Lock.EnterReadLock();
-        try
+        if (!GlobalModelTrained())
         {
-            if (global.SpamMessages < _options.MinMessagesForBayes || global.HamMessages < _options.MinMessagesForBayes)
-            {
-                return false;
-            }
-        }
-        finally
-        {
-            global.Lock.ExitReadLock();
+            return false;
         }
 
         user.Lock.EnterReadLock();
@@ -317,13 +306,17 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         global.Lock.EnterReadLock();
         try
         {
-            return global.SpamMessages >= _options.MinMessagesForBayes && global.HamMessages >= _options.MinMessagesForBayes;
+            return HasEnoughMessages(global);
         }
         finally
         {
             global.Lock.ExitReadLock();
         }
     }
+
+    /// <summary>The global model has learned enough of both kinds to be used (call under its lock).</summary>
+    private bool HasEnoughMessages(BayesModel global) =>
+        global.SpamMessages >= _options.MinMessagesForBayes && global.HamMessages >= _options.MinMessagesForBayes;
 
     /// <summary>The Bayes spam probability, or null when the global model has too few messages of either kind.</summary>
     private double? Classify(HashSet<uint> tokens, long? accountId)
@@ -333,7 +326,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         global.Lock.EnterReadLock();
         try
         {
-            if (global.SpamMessages < _options.MinMessagesForBayes || global.HamMessages < _options.MinMessagesForBayes)
+            if (!HasEnoughMessages(global))
             {
                 return null;
             }
