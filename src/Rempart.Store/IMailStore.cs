@@ -141,9 +141,10 @@ public interface IMessageStore
 
     /// <summary>
     /// <see cref="AppendManyAsync"/> for a granular restore, into several mailboxes in one transaction (in the given
-    /// order): an item's <see cref="AppendItem.Analysis"/>, when given, is stored instead of parsing the body again,
-    /// and the bodies' text goes into the full-text index later, as after a full restore (the index is marked
-    /// incomplete; a search indexes its mailbox first, so it still finds them).
+    /// order): an item's <see cref="AppendItem.Analysis"/>, when given, is stored instead of parsing the body again; an
+    /// item without one is a body the store holds (<see cref="FindKnownBodiesAsync"/>). The bodies' text goes into
+    /// the full-text index later, as after a full restore (the index is marked incomplete; a search indexes its
+    /// mailbox first, so it still finds them).
     /// </summary>
     Task<IReadOnlyList<AppendResult>> RestoreManyAsync(IReadOnlyList<(long MailboxId, AppendItem Item)> items, CancellationToken ct = default);
 

@@ -83,9 +83,8 @@ public sealed record AppendResult(long MailboxId, long UidValidity, long Uid, lo
 public sealed record BlobFrame(BlobRef Blob, ReadOnlyMemory<byte> Frame);
 
 /// <summary>One message of <see cref="IMessageStore.AppendManyAsync"/>.</summary>
-/// <param name="Analysis">The body's metadata when the caller already has it (a restore, from the backed-up
-/// database), so the store does not parse the body again; its text fields may be empty when the text is indexed later
-/// (<see cref="IMessageStore.RestoreManyAsync"/>).</param>
+/// <param name="Analysis">The body's metadata when the caller already has it (a restore parses each body it reads
+/// from the backup once, in memory), so the store does not parse the body again.</param>
 public sealed record AppendItem(BlobRef Blob, IReadOnlyCollection<string> Flags, DateTimeOffset InternalDate, Mime.MessageAnalysis? Analysis = null);
 
 public sealed record MessageRecord(

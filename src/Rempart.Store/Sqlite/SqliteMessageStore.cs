@@ -274,8 +274,10 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
 
         // Metadata and the index are per body: bodies the store already knows (a copy, a restore of mail still there)
         // are not parsed again. One query for the batch rather than one per message.
+        // A restore has asked already (FindKnownBodiesAsync) and gives an analysis for every other body; should a body
+        // it found lose its metadata meanwhile, EnsureMetadata parses it inside the write.
         var unanalyzed = items.Where(i => i.Item.Analysis is null).Select(i => i.Item.Blob.Hash).ToHashSet(StringComparer.Ordinal);
-        var known = unanalyzed.Count == 0 ? new HashSet<string>() : await FindKnownBodiesAsync(unanalyzed, ct);
+        IReadOnlySet<string> known = indexTextLater || unanalyzed.Count == 0 ? unanalyzed : await FindKnownBodiesAsync(unanalyzed, ct);
         await Parallel.ForAsync(0, items.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
         {
             var item = items[i].Item;
