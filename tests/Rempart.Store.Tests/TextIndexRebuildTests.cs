@@ -94,25 +94,112 @@ public sealed class TextIndexRebuildTests
     }
 
     [Fact]
-    public async Task Delivered_texts_are_indexed_by_a_clean_close_and_after_a_crash_by_the_next_open()
+    public async Task Delivered_texts_wait_while_writes_keep_coming_and_are_indexed_once_the_store_is_quiet()
     {
         await using var t = await TempStore.CreateAsync();
         var a = await t.AddAccountAsync("a@example.com");
         var inbox = await t.InboxAsync(a.Id);
+
+        // A stream of writes with no quiet moment in it (each write queues the next), and no starvation limit in reach.
+        t.Store.MaxBackgroundWait = TimeSpan.FromMinutes(5);
+        using var stop = new CancellationTokenSource();
+        var chainDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool Link(WriteOp op)
+        {
+            if (stop.IsCancellationRequested)
+            {
+                chainDone.TrySetResult();
+                return true;
+            }
+
+            _ = t.Store.WriteAsync(Link, CancellationToken.None);
+            return true;
+        }
+
+        await t.Store.WriteAsync(Link, CancellationToken.None);
         for (var i = 0; i < 3; i++)
         {
             var raw = Messages.Plain("Heron " + i, "a grey heron by the canal, sighting " + i);
             await t.Store.Messages.DeliverAsync(await t.PutAsync(raw), raw, [new DeliveryTarget(a.Id)], DateTimeOffset.UtcNow);
         }
 
-        // A clean close indexes what still waits and removes the marker.
-        await t.Store.DisposeAsync();
+        using (var db = Open(t.DatabasePath))
+        {
+            Assert.Equal(3L, Scalar(db, "SELECT count(*) FROM text_pending"));
+            Assert.Equal(0L, Scalar(db, "SELECT count(*) FROM message_text"));
+        }
+
+        await stop.CancelAsync();
+        await chainDone.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await WaitUntilAsync(t.DatabasePath, "SELECT count(*) = 0 FROM text_pending");
         using (var db = Open(t.DatabasePath))
         {
             Assert.Equal(3L, Scalar(db, "SELECT count(*) FROM message_text"));
-            Assert.Null(Scalar(db, $"SELECT 1 FROM store_state WHERE key = '{SqliteMailStore.TextIndexBehindKey}'"));
+        }
 
-            // What a crash leaves when it comes before the indexing write: the marker, and texts missing.
+        Assert.Equal([1L, 2L, 3L], await t.Store.Messages.SearchTextAsync(inbox.Id, "grey heron", TextSearchScope.Body));
+    }
+
+    [Fact]
+    public async Task Waiting_texts_survive_a_restart_a_search_indexes_its_mailbox_and_the_start_the_rest()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var b = await t.AddAccountAsync("b@example.com");
+        var inboxA = await t.InboxAsync(a.Id);
+        for (var i = 0; i < 3; i++)
+        {
+            var raw = Messages.Plain("Heron " + i, "a grey heron by the canal, sighting " + i);
+            await t.Store.Messages.DeliverAsync(await t.PutAsync(raw), raw, [new DeliveryTarget(i == 2 ? b.Id : a.Id)], DateTimeOffset.UtcNow);
+        }
+
+        // A close leaves what still waits in the list: each body is either indexed or listed, never both or neither.
+        await t.Store.DisposeAsync();
+        using (var db = Open(t.DatabasePath))
+        {
+            Assert.Equal(3L, Scalar(db, "SELECT (SELECT count(*) FROM message_text) + (SELECT count(*) FROM text_pending)"));
+            Assert.Equal(0L, Scalar(db, "SELECT count(*) FROM text_pending p JOIN message_text t ON t.rowid = p.blob_id"));
+
+            // What a crash right after the deliveries leaves: all three listed, none indexed (nothing kept in memory).
+            Scalar(db, "DELETE FROM message_text");
+            Scalar(db, "INSERT OR IGNORE INTO text_pending(blob_id) SELECT blob_id FROM message_meta");
+        }
+
+        await t.ReopenAsync();
+        Assert.False(t.Store.TextIndexPending);
+
+        // A search indexes its own mailbox first, and only that one.
+        Assert.Equal([1L, 2L], await t.Store.Messages.SearchTextAsync(inboxA.Id, "grey heron", TextSearchScope.Body));
+        using (var db = Open(t.DatabasePath))
+        {
+            Assert.Equal(1L, Scalar(db, "SELECT count(*) FROM text_pending"));
+            Assert.Equal(2L, Scalar(db, "SELECT count(*) FROM message_text"));
+        }
+
+        // The server's start wakes the indexer for the rest.
+        await t.Store.RebuildTextIndexAsync(CancellationToken.None);
+        await WaitUntilAsync(t.DatabasePath, "SELECT count(*) = 0 FROM text_pending");
+        using (var db = Open(t.DatabasePath))
+        {
+            Assert.Equal(3L, Scalar(db, "SELECT count(*) FROM message_text"));
+        }
+    }
+
+    [Fact]
+    public async Task A_store_stopped_by_an_older_version_with_texts_in_memory_is_rebuilt()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var inbox = await t.InboxAsync(a.Id);
+        for (var i = 0; i < 3; i++)
+        {
+            await t.AppendAsync(inbox.Id, "Heron " + i, "a grey heron by the canal, sighting " + i);
+        }
+
+        await t.Store.DisposeAsync();
+        using (var db = Open(t.DatabasePath))
+        {
+            // The older version's crash: its marker, and texts missing (they waited in memory only).
             Scalar(db, "DELETE FROM message_text WHERE rowid IN (SELECT blob_id FROM message_meta WHERE subject <> 'Heron 0')");
             Scalar(db, $"INSERT INTO store_state(key, value) VALUES('{SqliteMailStore.TextIndexBehindKey}', 1)");
         }
@@ -124,6 +211,38 @@ public sealed class TextIndexRebuildTests
         Assert.False(t.Store.TextIndexPending);
         await t.ReopenAsync();
         Assert.False(t.Store.TextIndexPending);
+    }
+
+    [Fact]
+    public async Task List_entries_of_bodies_that_are_gone_are_dropped()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var inbox = await t.InboxAsync(a.Id);
+        var raw = Messages.Plain("Heron", "a grey heron by the canal");
+        var stored = await t.Store.Messages.DeliverAsync(await t.PutAsync(raw), raw, [new DeliveryTarget(a.Id)], DateTimeOffset.UtcNow);
+        await WaitUntilAsync(t.DatabasePath, "SELECT count(*) = 0 FROM text_pending");
+
+        // Listed again (as if not indexed yet), then expunged: the body's entry goes with the body.
+        using (var db = Open(t.DatabasePath))
+        {
+            Scalar(db, "INSERT INTO text_pending(blob_id) SELECT id FROM blobs");
+        }
+
+        await t.Store.Messages.StoreFlagsAsync(inbox.Id, [stored[0].Uid], FlagOperation.Add, ["\\Deleted"]);
+        await t.Store.Messages.ExpungeAsync(inbox.Id);
+        using (var db = Open(t.DatabasePath))
+        {
+            Assert.Equal(0L, Scalar(db, "SELECT count(*) FROM blobs"));
+            Assert.Equal(0L, Scalar(db, "SELECT count(*) FROM text_pending"));
+
+            // An entry whose blob is unknown (left by a crash between two versions): the indexer drops it.
+            Scalar(db, "INSERT INTO text_pending(blob_id) VALUES(999)");
+        }
+
+        await t.ReopenAsync();
+        await t.Store.RebuildTextIndexAsync(CancellationToken.None);
+        await WaitUntilAsync(t.DatabasePath, "SELECT count(*) = 0 FROM text_pending");
     }
 
     [Fact]
@@ -186,6 +305,25 @@ public sealed class TextIndexRebuildTests
             await t.Store.Messages.RestoreManyAsync([(inbox.Id, await Item("i3")), (archive.Id, await Item("a2"))]));
         Assert.Equal(2, (await t.Store.Messages.ListMessagesAsync(inbox.Id)).Count);
         Assert.Single(await t.Store.Messages.ListMessagesAsync(archive.Id));
+    }
+
+    /// <summary>Polls <paramref name="sql"/> (a 0/1 answer) until it is 1; fails after 20 s.</summary>
+    private static async Task WaitUntilAsync(string path, string sql)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            using (var db = Open(path))
+            {
+                if (Scalar(db, sql) is 1L)
+                {
+                    return;
+                }
+            }
+
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "timed out waiting for: " + sql);
+            await Task.Delay(20);
+        }
     }
 
     private static SqliteConnection Open(string path)

@@ -4,8 +4,8 @@ using System.Diagnostics;
 namespace Rempart.Store.Tests;
 
 /// <summary>
-/// Background writes (the deferred text index) give way to every other write queued with them, and still run under a
-/// stream of writes that never lets the queue empty.
+/// Background writes (the deferred text index) give way to every other write queued with them, wait for a quiet
+/// moment, and still run under a stream of writes that never lets the queue empty.
 /// </summary>
 public sealed class WriterPriorityTests
 {
@@ -26,6 +26,39 @@ public sealed class WriterPriorityTests
         Assert.True(await delivery);
         Assert.True(await background);
         Assert.Equal(["delivery", "background"], order);
+    }
+
+    [Fact]
+    public async Task A_background_write_waits_for_a_quiet_moment_after_the_last_other_write()
+    {
+        await using var t = await TempStore.CreateAsync();
+        t.Store.MaxBackgroundWait = TimeSpan.FromMinutes(5);
+        using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        long lastLink = 0;
+        var chainDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // 300 ms of writes, each queuing the next: the writer never finds its queue empty until the chain ends.
+        bool Link(Rempart.Store.Sqlite.WriteOp op)
+        {
+            Volatile.Write(ref lastLink, Stopwatch.GetTimestamp());
+            if (stop.IsCancellationRequested)
+            {
+                chainDone.TrySetResult();
+                return true;
+            }
+
+            _ = t.Store.WriteAsync(Link, CancellationToken.None);
+            return true;
+        }
+
+        await t.Store.WriteAsync(Link, CancellationToken.None);
+        var background = t.Store.WriteAsync(_ => Stopwatch.GetTimestamp(), CancellationToken.None, background: true);
+        var ranAt = await background.WaitAsync(TimeSpan.FromSeconds(20));
+        await chainDone.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        // After the chain's last write, and a quiet moment later (a negative gap: it ran during the chain).
+        var gap = Stopwatch.GetElapsedTime(Volatile.Read(ref lastLink), ranAt);
+        Assert.True(gap >= Rempart.Store.Sqlite.SqliteMailStore.BackgroundIdle, $"ran {gap.TotalMilliseconds:0.0} ms after the last other write");
     }
 
     [Fact]
@@ -61,6 +94,6 @@ public sealed class WriterPriorityTests
         // It ran while the chain was still going (ordinary writes before and after it), held back until its wait ran out.
         Assert.True(ranAfter > 1);
         Assert.True(Interlocked.Read(ref chained) > ranAfter);
-        Assert.True(waited >= Rempart.Store.Sqlite.SqliteMailStore.MaxBackgroundWait * 0.9, $"ran after {waited}");
+        Assert.True(waited >= Rempart.Store.Sqlite.SqliteMailStore.DefaultMaxBackgroundWait * 0.9, $"ran after {waited}");
     }
 }

@@ -231,7 +231,9 @@ public sealed partial class SqliteMailStore : IMailStore
             return;
         }
 
-        await FinishDeferredTextAsync();
+        // Waiting texts stay in text_pending for the next start; the indexer stops after the write it is in.
+        await _textIndexerStop.CancelAsync();
+        await _textIndexer;
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
@@ -251,6 +253,7 @@ public sealed partial class SqliteMailStore : IMailStore
         _writerStatements.Dispose();
         await _writer.DisposeAsync();
         _textIndexGate.Dispose();
+        _textIndexerStop.Dispose();
         using (var probe = new SqliteConnection(_readConnectionString))
         {
             SqliteConnection.ClearPool(probe);
@@ -289,8 +292,9 @@ public sealed partial class SqliteMailStore : IMailStore
 
     /// <summary>
     /// Queues a write for the writer loop; completes after the batch holding it is committed. A
-    /// <paramref name="background"/> write (derived data such as the text index) waits until no other write is queued,
-    /// or at most <see cref="MaxBackgroundWait"/>, so deliveries never queue behind it.
+    /// <paramref name="background"/> write (derived data such as the text index) waits until the store has had no other
+    /// write for <see cref="BackgroundIdle"/>, or at most <see cref="MaxBackgroundWait"/>, so deliveries do not queue
+    /// behind it while mail flows.
     /// </summary>
     internal async Task<T> WriteAsync<T>(Func<WriteOp, T> write, CancellationToken ct, bool background = false)
     {
@@ -322,14 +326,25 @@ public sealed partial class SqliteMailStore : IMailStore
     /// <summary>How often the idle writer still beats, so an idle store is not taken for a stalled one.</summary>
     public static readonly TimeSpan WriterIdleBeat = TimeSpan.FromSeconds(10);
 
-    /// <summary>Longest a background write waits for a moment without other writes before it joins a batch anyway.</summary>
-    internal static readonly TimeSpan MaxBackgroundWait = TimeSpan.FromSeconds(1);
+    /// <summary>Longest a background write waits for a quiet moment before it runs anyway (so it is never starved).</summary>
+    internal static readonly TimeSpan DefaultMaxBackgroundWait = TimeSpan.FromSeconds(1);
+
+    /// <summary><see cref="DefaultMaxBackgroundWait"/>; tests lengthen it to watch the quiet-moment rule alone.</summary>
+    internal TimeSpan MaxBackgroundWait { get; set; } = DefaultMaxBackgroundWait;
+
+    /// <summary>
+    /// How long the store must have had no other write before a background write runs: longer than the gaps between
+    /// writes while mail flows (a few milliseconds at tens of messages a second), short enough that a quiet server
+    /// catches up at once.
+    /// </summary>
+    internal static readonly TimeSpan BackgroundIdle = TimeSpan.FromMilliseconds(50);
 
     private async Task WriterLoopAsync()
     {
         var batch = new List<PendingWrite>(_maxBatch);
         var background = new Queue<PendingWrite>();
         var backgroundSince = 0L;
+        var lastForeground = 0L;
         var reader = _writes.Reader;
         var lastFailed = false;
         while (background.Count > 0 || await WaitForWritesAsync(reader, () => lastFailed))
@@ -357,12 +372,36 @@ public sealed partial class SqliteMailStore : IMailStore
                 batch.Add(pending);
             }
 
-            // Background work runs when nothing else waits (in its own transaction), or with the next batch once it has
-            // waited long enough that a steady stream of writes would otherwise starve it.
-            if (background.Count > 0 && (batch.Count == 0 || Stopwatch.GetElapsedTime(backgroundSince) >= MaxBackgroundWait))
+            var foreground = batch.Count > 0;
+
+            // Background work runs after a quiet moment (in its own transaction), or with the next batch once it has
+            // waited long enough that a steady stream of writes would otherwise starve it. Until then the writer
+            // waits for the next write or for that moment.
+            if (background.Count > 0)
             {
-                batch.Add(background.Dequeue());
-                backgroundSince = Stopwatch.GetTimestamp();
+                var starved = Stopwatch.GetElapsedTime(backgroundSince) >= MaxBackgroundWait;
+                var quiet = batch.Count == 0 && (Stopwatch.GetElapsedTime(lastForeground) >= BackgroundIdle || reader.Completion.IsCompleted);
+                if (starved || quiet)
+                {
+                    var next = background.Dequeue();
+                    if (next.CancellationToken.IsCancellationRequested)
+                    {
+                        next.Fail(new OperationCanceledException(next.CancellationToken));
+                    }
+                    else
+                    {
+                        batch.Add(next);
+                    }
+
+                    backgroundSince = Stopwatch.GetTimestamp();
+                }
+                else if (batch.Count == 0)
+                {
+                    var untilQuiet = BackgroundIdle - Stopwatch.GetElapsedTime(lastForeground);
+                    var untilStarved = MaxBackgroundWait - Stopwatch.GetElapsedTime(backgroundSince);
+                    await WaitForWriteOrDelayAsync(reader, untilQuiet < untilStarved ? untilQuiet : untilStarved);
+                    continue;
+                }
             }
 
             if (batch.Count > 0)
@@ -379,6 +418,12 @@ public sealed partial class SqliteMailStore : IMailStore
                     FailAll(batch, new StoreException($"the store write failed: {ex.Message}", ex));
                 }
 
+                if (foreground)
+                {
+                    // The quiet moment a background write waits for is counted from the end of the last other write.
+                    lastForeground = Stopwatch.GetTimestamp();
+                }
+
                 lastFailed = Interlocked.Read(ref _commitCount) == commits;
                 if (lastFailed)
                 {
@@ -392,6 +437,25 @@ public sealed partial class SqliteMailStore : IMailStore
         }
 
         Liveness?.Stop();
+    }
+
+    /// <summary>Waits until a write can be read or <paramref name="delay"/> has passed, whichever comes first.</summary>
+    private static async Task WaitForWriteOrDelayAsync(ChannelReader<PendingWrite> reader, TimeSpan delay)
+    {
+        if (delay <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var timeout = new CancellationTokenSource(delay);
+        try
+        {
+            await reader.WaitToReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            // The quiet moment (or the longest wait) has come.
+        }
     }
 
     /// <summary>How often the writer looks for commits by another process while mailboxes are watched.</summary>
@@ -551,10 +615,12 @@ public sealed partial class SqliteMailStore : IMailStore
 
             var released = new HashSet<long>();
             var changed = new HashSet<long>();
+            var textListed = false;
             foreach (var (_, op) in succeeded)
             {
                 released.UnionWith(op.ReleasedBlobs);
                 changed.UnionWith(op.ChangedMailboxes);
+                textListed |= op.TextListed;
             }
 
             var deleteFiles = new List<string>();
@@ -566,6 +632,7 @@ public sealed partial class SqliteMailStore : IMailStore
                     if (hash is not null)
                     {
                         db.Exec("DELETE FROM message_text WHERE rowid = @id", ("@id", blobId));
+                        db.Exec("DELETE FROM text_pending WHERE blob_id = @id", ("@id", blobId));
                         deleteFiles.Add(hash);
                     }
                 }
@@ -589,6 +656,11 @@ public sealed partial class SqliteMailStore : IMailStore
             RempartMetrics.StoreCommitBatch.Observe(succeeded.Count);
 
             DeleteUnreferencedFiles(deleteFiles);
+            if (textListed)
+            {
+                // Committed, so the indexer's next read sees the new text_pending rows.
+                WakeTextIndexer();
+            }
 
             foreach (var mailboxId in changed)
             {
@@ -724,6 +796,9 @@ internal sealed class WriteOp(Db db, DateTimeOffset now, FileBlobStore blobs)
     public HashSet<long> ChangedMailboxes { get; } = [];
 
     public HashSet<long> ReleasedBlobs { get; } = [];
+
+    /// <summary>The write listed a body for the text index: the indexer is woken after the commit.</summary>
+    public bool TextListed { get; set; }
 
     /// <summary>Adds a reference to a stored blob, creating its row (the file must already be durable).</summary>
     public long AddBlobRef(BlobRef blob)

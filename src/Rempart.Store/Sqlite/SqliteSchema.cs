@@ -216,6 +216,15 @@ internal static class SqliteSchema
         CREATE INDEX trace_events_sender ON trace_events(sender_key, time);
         CREATE INDEX trace_events_recipient ON trace_events(recipient_key, time);
         """,
+
+        // v3: bodies whose text waits for the full-text index. A delivery adds its body here in its own transaction and
+        // the index is written later, when the store is quiet (or when a search needs it), so the list survives a
+        // restart and may grow while mail flows. No foreign key: the indexer skips ids whose blob is gone.
+        """
+        CREATE TABLE text_pending(
+            blob_id INTEGER PRIMARY KEY
+        );
+        """,
     ];
 
     /// <summary>
