@@ -30,6 +30,7 @@ public sealed class DeferredBlobSyncTests
         var result = Assert.Single(await t.Store.Messages.DeliverAsync(blob, raw, [new DeliveryTarget(a.Id)], DateTimeOffset.UtcNow));
         Assert.Equal(DeliveryOutcome.Stored, result.Outcome);
         Assert.Equal(syncs + 1, files.SyncCount);
+        Assert.Equal(1, files.FallbackFileSyncCount); // one body: fsync of it and its folder, not two syncfs
         Assert.True(File.Exists(files.PathOf(blob.Hash)));
         Assert.Empty(TempFiles(t));
 
@@ -71,6 +72,7 @@ public sealed class DeferredBlobSyncTests
         var results = await Task.WhenAll(blobs.Select((blob, i) => t.Store.Messages.DeliverAsync(blob, raws[i], [new DeliveryTarget(a.Id)], DateTimeOffset.UtcNow)));
         Assert.All(results, r => Assert.Equal(DeliveryOutcome.Stored, Assert.Single(r).Outcome));
         Assert.Equal(syncs + 1, files.SyncCount);
+        Assert.Equal(OperatingSystem.IsLinux() ? 0 : Bodies, files.FallbackFileSyncCount);
         Assert.All(blobs, blob => Assert.True(File.Exists(files.PathOf(blob.Hash))));
         Assert.Empty(TempFiles(t));
 

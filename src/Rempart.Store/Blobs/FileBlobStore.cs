@@ -35,7 +35,8 @@ namespace Rempart.Store.Blobs;
 /// <para>
 /// Deferred protocol (<see cref="PutForCommitAsync"/>, SMTP deliveries): compress into tmp without <c>fsync</c> and
 /// return; the store's writer calls <see cref="SyncPending"/> before it commits a batch, which syncs the file system
-/// once (all waiting contents), renames them into place and syncs once more (the names). A final name therefore
+/// once (all waiting contents), renames them into place and syncs once more (the names); a single body gets the
+/// write protocol's two fsyncs instead, cheaper than two syncs of the whole file system. A final name therefore
 /// always holds content that was on stable storage before the name existed, whichever protocol wrote it: the dedup
 /// paths (<see cref="TouchExisting"/>) trust any file they find, and a crash between a deferred write and its sync must
 /// not leave a final name over an empty file that a later identical message would then refer to.
@@ -111,7 +112,7 @@ public sealed class FileBlobStore : IBlobStore
     /// <summary>File-system syncs made by <see cref="SyncPending"/> for deferred puts (tests check the batching).</summary>
     internal long SyncCount => Interlocked.Read(ref _syncCount);
 
-    /// <summary>Temporary files fsynced one by one because syncfs was not used (tests check the fallback).</summary>
+    /// <summary>Temporary files fsynced one by one rather than by a syncfs (tests check the fallback).</summary>
     internal long FallbackFileSyncCount => Interlocked.Read(ref _fallbackFileSyncCount);
 
     /// <summary>Makes <see cref="SyncPending"/> and the batch puts fsync file by file as where syncfs(2) does not exist (tests).</summary>
@@ -336,7 +337,7 @@ public sealed class FileBlobStore : IBlobStore
     /// Makes every body of <see cref="PutForCommitAsync"/> that completed before this call durable under its name (the
     /// store's writer calls it before each commit). Returns at once when no deferred put happened since the last sync;
     /// otherwise one syncfs(2) for the contents, the renames, one more for the names (an fsync per file and folder
-    /// where syncfs does not exist). Throws <see cref="IOException"/> when a body cannot be made durable; the bodies
+    /// for a single body or where syncfs does not exist). Throws <see cref="IOException"/> when a body cannot be made durable; the bodies
     /// stay pending for the next call.
     /// </summary>
     internal void SyncPending()
@@ -460,19 +461,23 @@ public sealed class FileBlobStore : IBlobStore
 
     /// <summary>
     /// Makes temporary files durable, then their names: one syncfs for all contents (before any final name exists), the
-    /// renames, one syncfs for the names; where syncfs does not exist, an fsync per file before its rename and per
-    /// folder after. Items without a temporary file are already at their name, whose folder entry is synced with the rest.
+    /// renames, one syncfs for the names; for a single body, or where syncfs does not exist, an fsync for each file
+    /// before its rename and for its folder after (two fsyncs cost less than two syncs of the whole file system). Items
+    /// without a temporary file are already at their name, whose folder entry is synced with the rest.
     /// </summary>
-    private void SyncAndMoveIntoPlace(IReadOnlyList<(string? Tmp, string Hash)> items)
+    private void SyncAndMoveIntoPlace(List<(string? Tmp, string Hash)> items)
     {
-        var syncfs = !SyncFileSystemDisabled && NativeFileSystem.TrySyncFileSystem(_root);
-        var folders = new HashSet<string>(StringComparer.Ordinal);
+        var syncfs = items.Count > 1 && !SyncFileSystemDisabled && NativeFileSystem.TrySyncFileSystem(_root);
         var moved = false;
         foreach (var (tmp, hash) in items)
         {
-            folders.Add(Path.Combine(_root, hash[..2]));
             if (tmp is null)
             {
+                if (!syncfs)
+                {
+                    NativeFileSystem.FsyncDirectory(Path.Combine(_root, hash[..2]));
+                }
+
                 continue;
             }
 
@@ -483,27 +488,14 @@ public sealed class FileBlobStore : IBlobStore
                 Interlocked.Increment(ref _fallbackFileSyncCount);
             }
 
-            MoveIntoPlace(tmp, hash, syncFolders: false);
+            MoveIntoPlace(tmp, hash, syncFolders: !syncfs);
             moved = true;
         }
 
-        if (syncfs)
+        if (syncfs && moved)
         {
-            if (moved)
-            {
-                NativeFileSystem.TrySyncFileSystem(_root);
-            }
-
-            return;
+            NativeFileSystem.TrySyncFileSystem(_root);
         }
-
-        foreach (var folder in folders)
-        {
-            NativeFileSystem.FsyncDirectory(folder);
-        }
-
-        // A folder may have been created for one of them.
-        NativeFileSystem.FsyncDirectory(_root);
     }
 
     /// <summary>Bytes already in the blob file format, as they are, in a new temporary file (not flushed).</summary>
