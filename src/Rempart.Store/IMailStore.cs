@@ -206,6 +206,16 @@ public interface IBlobStore
     Task<BlobRef> PutAsync(ReadOnlyMemory<byte> content, CancellationToken ct = default);
 
     /// <summary>
+    /// Stores bytes whose durability is left to the store's next write batch (SMTP deliveries): the content is written
+    /// without fsync and is readable at once, and the store's writer makes it durable under its name before it commits
+    /// its next batch (one file-system sync for every such body, where <see cref="PutAsync(ReadOnlyMemory{byte}, CancellationToken)"/>
+    /// costs two fsyncs per body). So the caller must refer to it in a store write (<see cref="IMessageStore.DeliverAsync(BlobRef, ReadOnlyMemory{byte}, IReadOnlyList{DeliveryTarget}, DateTimeOffset, CancellationToken)"/>,
+    /// <see cref="IQueueStore.EnqueueAsync"/>) and wait for it before acknowledging anything on the strength of the
+    /// body. A body nothing refers to in the end is an orphan file, swept like any other.
+    /// </summary>
+    Task<BlobRef> PutForCommitAsync(ReadOnlyMemory<byte> content, CancellationToken ct = default);
+
+    /// <summary>
     /// Stores many bodies at once, all durable on return (restores and imports): written in parallel, then one
     /// file-system sync instead of an fsync per body.
     /// </summary>

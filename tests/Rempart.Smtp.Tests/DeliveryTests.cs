@@ -37,6 +37,18 @@ public class DeliveryTests
     }
 
     [Fact]
+    public async Task When_250_is_answered_the_body_is_at_its_blob_name_not_waiting_in_tmp()
+    {
+        await using var host = await InboundTestHost.StartAsync();
+        Assert.StartsWith("250", await SendAsync(host, "a@remote.test", "<alice@example.test>", "<bob@example.test>"));
+
+        // The body was put for the commit of the delivery, which moved it into place (synced) before committing.
+        var hash = Assert.Single(await host.MessagesAsync("alice@example.test")).BlobHash;
+        Assert.True(File.Exists(host.Store.BlobFiles.PathOf(hash)));
+        Assert.Empty(Directory.GetFiles(Path.Combine(host.Store.BlobFiles.Root, "tmp")));
+    }
+
+    [Fact]
     public async Task Remote_alias_targets_go_to_the_queue_with_dsn_parameters()
     {
         await using var host = await InboundTestHost.StartAsync(configure: o => o.Protection.Outbound.AllowExternalForwarding = true);

@@ -175,7 +175,9 @@ internal static class InboundDelivery
                 // RFC 5321 section 4.4: the delivering server adds Return-Path.
                 var returnPath = "Return-Path: <" + tx.SenderText + ">\r\n";
                 localContent = Compose(returnPath + received + extraHeaders, message);
-                localBlob = await s.Store.Blobs.PutAsync(localContent, ct);
+                // Made durable by the commit of the store write that refers to it (DeliverAsync below, or the
+                // EnqueueAsync before it): no 250 rests on this body without such a write.
+                localBlob = await s.Store.Blobs.PutForCommitAsync(localContent, ct);
             }
 
             if (remote.Count != 0)
@@ -186,7 +188,7 @@ internal static class InboundDelivery
                     outbound = s.Signer.Sign(outbound, ctx.FilterContext);
                 }
 
-                var remoteBlob = await s.Store.Blobs.PutAsync(outbound, ct);
+                var remoteBlob = await s.Store.Blobs.PutForCommitAsync(outbound, ct);
                 var entries = await s.Queue.EnqueueAsync(new OutboundMessage(tx.SenderText, remote, remoteBlob, now, tx.Parameters.EnvelopeId, tx.Parameters.Ret, verdict.Route), ct);
                 RempartMetrics.MessagesDelivered.WithLabels("remote").Inc(remote.Count);
                 var detail = "queue " + string.Join(", ", entries.Select(e => "queue:" + e.ToString(System.Globalization.CultureInfo.InvariantCulture))) + (verdict.Route is null ? string.Empty : " via route " + verdict.Route);

@@ -8,7 +8,10 @@ namespace Rempart.Smtp.Queue;
 /// </summary>
 public interface IOutboundQueue
 {
-    /// <summary>Queues a message durably (one entry per destination domain) and wakes the queue runner.</summary>
+    /// <summary>
+    /// Queues a message durably (one entry per destination domain) and wakes the queue runner. Its blob may come from
+    /// <see cref="IBlobStore.PutForCommitAsync"/>: the store write that records the entries is what makes it durable.
+    /// </summary>
     Task<IReadOnlyList<long>> EnqueueAsync(OutboundMessage message, CancellationToken ct = default);
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using ZstdSharp;
 
@@ -31,6 +32,15 @@ namespace Rempart.Store.Blobs;
 /// refer to a body that a power loss could take away. Reference counts live in the metadata database (blobs
 /// table); the store deletes a file after the commit that drops its count to zero.
 /// </para>
+/// <para>
+/// Deferred protocol (<see cref="PutForCommitAsync"/>, SMTP deliveries): compress into tmp without <c>fsync</c> and
+/// return; the store's writer calls <see cref="SyncPending"/> before it commits a batch, which syncs the file system
+/// once (all waiting contents), renames them into place and syncs once more (the names); a single body gets the
+/// write protocol's two fsyncs instead, cheaper than two syncs of the whole file system. A final name therefore
+/// always holds content that was on stable storage before the name existed, whichever protocol wrote it: the dedup
+/// paths (<see cref="TouchExisting"/>) trust any file they find, and a crash between a deferred write and its sync must
+/// not leave a final name over an empty file that a later identical message would then refer to.
+/// </para>
 /// </summary>
 public sealed class FileBlobStore : IBlobStore
 {
@@ -54,6 +64,24 @@ public sealed class FileBlobStore : IBlobStore
     private readonly string _root;
     private readonly string _tmp;
     private readonly int _level;
+
+    /// <summary>
+    /// Bodies stored by <see cref="PutForCommitAsync"/> and not synced yet: hash to its temporary file, or to null for
+    /// a body found already at its name (whose folder entry may be a concurrent writer's rename not synced yet).
+    /// </summary>
+    private readonly ConcurrentDictionary<string, string?> _pending = new(StringComparer.Ordinal);
+
+    /// <summary>One <see cref="SyncPending"/> at a time: a sync that finds nothing to do relies on any sync in progress having finished.</summary>
+    private readonly Lock _syncLock = new();
+
+    /// <summary>Bumped by every deferred put after it recorded its body in <see cref="_pending"/>.</summary>
+    private long _generation;
+
+    /// <summary>The <see cref="_generation"/> that the last <see cref="SyncPending"/> made durable.</summary>
+    private long _syncedGeneration;
+
+    private long _syncCount;
+    private long _fallbackFileSyncCount;
 
     public FileBlobStore(string root, int compressionLevel)
     {
@@ -80,6 +108,15 @@ public sealed class FileBlobStore : IBlobStore
 
     /// <summary>The folder holding the blobs.</summary>
     public string Root => _root;
+
+    /// <summary>File-system syncs made by <see cref="SyncPending"/> for deferred puts (tests check the batching).</summary>
+    internal long SyncCount => Interlocked.Read(ref _syncCount);
+
+    /// <summary>Temporary files fsynced one by one rather than by a syncfs (tests check the fallback).</summary>
+    internal long FallbackFileSyncCount => Interlocked.Read(ref _fallbackFileSyncCount);
+
+    /// <summary>Makes <see cref="SyncPending"/> and the batch puts fsync file by file as where syncfs(2) does not exist (tests).</summary>
+    internal bool SyncFileSystemDisabled { get; set; }
 
     /// <summary>The path of a blob's file (whether or not it exists).</summary>
     public string PathOf(string hash) => PathIn(_root, hash);
@@ -254,6 +291,108 @@ public sealed class FileBlobStore : IBlobStore
         }
     }
 
+    /// <inheritdoc/>
+    public async Task<BlobRef> PutForCommitAsync(ReadOnlyMemory<byte> content, CancellationToken ct = default)
+    {
+        var hash = HashOf(content.Span);
+        var blob = new BlobRef(hash, content.Length);
+        if (TouchExisting(PathOf(hash), syncFolder: false))
+        {
+            // Stored already, but its name may be a concurrent writer's rename whose folder is not synced yet.
+            _pending.TryAdd(hash, null);
+            Interlocked.Increment(ref _generation);
+            return blob;
+        }
+
+        if (_pending.TryGetValue(hash, out var waiting) && waiting is not null)
+        {
+            // Written by another deferred put, waiting for the next commit (or moved by a sync in progress).
+            Interlocked.Increment(ref _generation);
+            return blob;
+        }
+
+        var tmpPath = NewTempPath();
+        try
+        {
+            await WriteCompressedAsync(tmpPath, content, flush: false, ct);
+        }
+        catch
+        {
+            TryDelete(tmpPath);
+            throw;
+        }
+
+        if (!_pending.TryAdd(hash, tmpPath) && !_pending.TryUpdate(hash, tmpPath, null))
+        {
+            // A concurrent put of the same content recorded its own file first.
+            TryDelete(tmpPath);
+        }
+
+        // After the record: a sync that reads this generation finds the body in _pending.
+        Interlocked.Increment(ref _generation);
+        return blob;
+    }
+
+    /// <summary>
+    /// Makes every body of <see cref="PutForCommitAsync"/> that completed before this call durable under its name (the
+    /// store's writer calls it before each commit). Returns at once when no deferred put happened since the last sync;
+    /// otherwise one syncfs(2) for the contents, the renames, one more for the names (an fsync per file and folder
+    /// for a single body or where syncfs does not exist). Throws <see cref="IOException"/> when a body cannot be made durable; the bodies
+    /// stay pending for the next call.
+    /// </summary>
+    internal void SyncPending()
+    {
+        lock (_syncLock)
+        {
+            var generation = Interlocked.Read(ref _generation);
+            if (generation == _syncedGeneration)
+            {
+                return;
+            }
+
+            // Every put counted in this generation recorded its body before counting it, so the snapshot holds it.
+            var snapshot = _pending.ToArray();
+            if (snapshot.Length != 0)
+            {
+                var items = new List<(string? Tmp, string Hash)>(snapshot.Length);
+                string? lost = null;
+                foreach (var (hash, tmp) in snapshot)
+                {
+                    if (tmp is null || File.Exists(tmp))
+                    {
+                        items.Add((tmp, hash));
+                    }
+                    else if (File.Exists(PathOf(hash)))
+                    {
+                        // Moved into place by an earlier call that failed after the rename.
+                        items.Add((null, hash));
+                    }
+                    else
+                    {
+                        // Removed from tmp (the stale-file sweep of another process): nothing left to sync.
+                        _pending.TryRemove(KeyValuePair.Create<string, string?>(hash, tmp));
+                        lost = hash;
+                    }
+                }
+
+                SyncAndMoveIntoPlace(items);
+                Interlocked.Increment(ref _syncCount);
+                foreach (var entry in snapshot)
+                {
+                    // Only the entries synced: a put of the same content meanwhile replaced none (TryAdd), but be exact.
+                    _pending.TryRemove(entry);
+                }
+
+                if (lost is not null)
+                {
+                    throw new IOException($"blob {lost} was stored for the next commit but its temporary file is gone");
+                }
+            }
+
+            _syncedGeneration = generation;
+        }
+    }
+
     public Task<IReadOnlyList<BlobRef>> PutManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> contents, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(contents);
@@ -302,22 +441,9 @@ public sealed class FileBlobStore : IBlobStore
                 await write(tmpPath);
             });
 
-            if (written.IsEmpty)
+            if (!written.IsEmpty)
             {
-                return refs;
-            }
-
-            // Contents durable before any final name exists, then the renames made durable by a second sync.
-            var syncfs = NativeFileSystem.SyncFiles(_tmp, written.Select(w => w.Tmp));
-
-            foreach (var (tmp, hash) in written)
-            {
-                MoveIntoPlace(tmp, hash, syncFolders: !syncfs);
-            }
-
-            if (syncfs)
-            {
-                NativeFileSystem.TrySyncFileSystem(_root);
+                SyncAndMoveIntoPlace([.. written.Select(w => ((string?)w.Tmp, w.Hash))]);
             }
 
             return refs;
@@ -330,6 +456,45 @@ public sealed class FileBlobStore : IBlobStore
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Makes temporary files durable, then their names: one syncfs for all contents (before any final name exists), the
+    /// renames, one syncfs for the names; for a single body, or where syncfs does not exist, an fsync for each file
+    /// before its rename and for its folder after (two fsyncs cost less than two syncs of the whole file system). Items
+    /// without a temporary file are already at their name, whose folder entry is synced with the rest.
+    /// </summary>
+    private void SyncAndMoveIntoPlace(List<(string? Tmp, string Hash)> items)
+    {
+        var syncfs = items.Count > 1 && !SyncFileSystemDisabled && NativeFileSystem.TrySyncFileSystem(_root);
+        var moved = false;
+        foreach (var (tmp, hash) in items)
+        {
+            if (tmp is null)
+            {
+                if (!syncfs)
+                {
+                    NativeFileSystem.FsyncDirectory(Path.Combine(_root, hash[..2]));
+                }
+
+                continue;
+            }
+
+            if (!syncfs)
+            {
+                using var file = File.OpenHandle(tmp, FileMode.Open, FileAccess.ReadWrite);
+                RandomAccess.FlushToDisk(file);
+                Interlocked.Increment(ref _fallbackFileSyncCount);
+            }
+
+            MoveIntoPlace(tmp, hash, syncFolders: !syncfs);
+            moved = true;
+        }
+
+        if (syncfs && moved)
+        {
+            NativeFileSystem.TrySyncFileSystem(_root);
         }
     }
 
@@ -386,17 +551,24 @@ public sealed class FileBlobStore : IBlobStore
     public Stream Open(string hash)
     {
         var path = PathOf(hash);
-        FileStream file;
+
+        // A deferred put's body is in tmp until the next commit moves it; it may move between the two looks.
+        var file = TryOpenRead(path)
+            ?? (_pending.TryGetValue(hash, out var tmp) && tmp is not null ? TryOpenRead(tmp) ?? TryOpenRead(path) : null)
+            ?? throw new StoreException($"blob {hash} is missing from {_root}");
+        return new DecompressionStream(file, leaveOpen: false);
+    }
+
+    private static FileStream? TryOpenRead(string path)
+    {
         try
         {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, CopyBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, CopyBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw new StoreException($"blob {hash} is missing from {_root}", ex);
+            return null;
         }
-
-        return new DecompressionStream(file, leaveOpen: false);
     }
 
     public async Task<byte[]> ReadAllAsync(string hash, CancellationToken ct = default)
@@ -407,7 +579,9 @@ public sealed class FileBlobStore : IBlobStore
         return buffer.ToArray();
     }
 
-    public bool Exists(string hash) => IsValidHash(hash) && File.Exists(PathOf(hash));
+    public bool Exists(string hash) =>
+        IsValidHash(hash) &&
+        (File.Exists(PathOf(hash)) || (_pending.TryGetValue(hash, out var tmp) && tmp is not null && (File.Exists(tmp) || File.Exists(PathOf(hash)))));
 
     public async Task<bool> VerifyAsync(string hash, CancellationToken ct = default)
     {
@@ -509,9 +683,9 @@ public sealed class FileBlobStore : IBlobStore
         Directory.CreateDirectory(folder);
 
         var target = Path.Combine(folder, hash);
-        if (TouchExisting(target))
+        if (TouchExisting(target, syncFolders))
         {
-            // Same content already stored (and fsynced by whoever stored it): keep one copy.
+            // Same content already stored (its content fsynced by whoever stored it, before the rename): keep one copy.
             TryDelete(tmpPath);
             return;
         }
@@ -540,9 +714,11 @@ public sealed class FileBlobStore : IBlobStore
 
     /// <summary>
     /// True when the blob exists; its time is refreshed so the orphan sweep sees it as just stored, and its folder is
-    /// flushed because a concurrent writer of the same content may have renamed it in without having fsynced yet.
+    /// flushed (unless the caller syncs later: <paramref name="syncFolder"/> false) because a concurrent writer of the
+    /// same content may have renamed it in without having fsynced the folder yet. Its content needs no flush: every
+    /// protocol makes the content durable before the rename.
     /// </summary>
-    private static bool TouchExisting(string path)
+    private static bool TouchExisting(string path, bool syncFolder = true)
     {
         if (!File.Exists(path))
         {
@@ -552,7 +728,10 @@ public sealed class FileBlobStore : IBlobStore
         try
         {
             File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
-            NativeFileSystem.FsyncDirectory(Path.GetDirectoryName(path)!);
+            if (syncFolder)
+            {
+                NativeFileSystem.FsyncDirectory(Path.GetDirectoryName(path)!);
+            }
         }
         catch (IOException)
         {

@@ -637,6 +637,9 @@ public sealed partial class SqliteMailStore : IMailStore
                     }
                 }
 
+                // Bodies stored for this commit (PutForCommitAsync) become durable before any row of it can refer to
+                // them: every operation of the batch was queued after its put returned. A failed sync fails the batch.
+                _blobs.SyncPending();
                 transaction.Commit();
             }
             catch (Exception ex)
@@ -800,7 +803,10 @@ internal sealed class WriteOp(Db db, DateTimeOffset now, FileBlobStore blobs)
     /// <summary>The write listed a body for the text index: the indexer is woken after the commit.</summary>
     public bool TextListed { get; set; }
 
-    /// <summary>Adds a reference to a stored blob, creating its row (the file must already be durable).</summary>
+    /// <summary>
+    /// Adds a reference to a stored blob, creating its row (the file must already be durable, or stored by
+    /// <see cref="IBlobStore.PutForCommitAsync"/>: the batch syncs it before it commits).
+    /// </summary>
     public long AddBlobRef(BlobRef blob)
     {
         var id = db.Long("UPDATE blobs SET refcount = refcount + 1 WHERE hash = @h RETURNING id", ("@h", blob.Hash));
