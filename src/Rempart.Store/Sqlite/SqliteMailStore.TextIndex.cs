@@ -15,8 +15,7 @@ namespace Rempart.Store.Sqlite;
 /// of the CPU of an SMTP delivery, and many messages indexed in one transaction cost much less than one at a time
 /// (FTS5 sorts and flushes its pending terms once per transaction, and merges fewer segments). The delivery's own
 /// transaction adds the body to <c>text_pending</c>; the index is written when the store has been quiet for a moment
-/// (<see cref="BackgroundIdle"/>; batches of <see cref="QuietPendingTextBatch"/>), a small batch at least every
-/// <see cref="MaxBackgroundWait"/> while mail flows, and
+/// (<see cref="BackgroundIdle"/>), a small batch at least every <see cref="MaxBackgroundWait"/> while mail flows, and
 /// for one mailbox at once when a search needs it, so a search never misses a delivered message. The list is in the
 /// database: it survives a crash or a restart, and it may grow during a burst of mail without costing memory. The
 /// texts of the latest deliveries are kept in memory too, so the indexer does not parse those bodies again.
@@ -36,17 +35,11 @@ public sealed partial class SqliteMailStore
     private const int TextIndexBatch = 64;
 
     /// <summary>
-    /// Most waiting texts indexed in one write while mail flows (the starved case, once every
-    /// <see cref="MaxBackgroundWait"/>). It bounds how long a delivery waits for the writer meanwhile: about 0.8 ms of
+    /// Most waiting texts indexed in one write. It bounds how long a delivery waits for the writer when the indexer's
+    /// write runs while mail flows (the starved case, once every <see cref="MaxBackgroundWait"/>): about 0.8 ms of
     /// FTS5 work per 4 KiB message.
     /// </summary>
     internal const int PendingTextBatch = 32;
-
-    /// <summary>
-    /// Most waiting texts indexed in one write when the store is quiet: larger batches cost less per text (one FTS5
-    /// flush and one commit each), and a delivery arriving meanwhile waits for at most about 0.1 s.
-    /// </summary>
-    internal const int QuietPendingTextBatch = 128;
 
     /// <summary>Most delivered texts kept in memory for the indexer; beyond it, the indexer parses the body again.</summary>
     internal const int MaxCachedTexts = 2048;
@@ -135,13 +128,13 @@ public sealed partial class SqliteMailStore
                 db => mailboxId is null
                     ? db.Query(
                         "SELECT p.blob_id, b.hash FROM text_pending p LEFT JOIN blobs b ON b.id = p.blob_id ORDER BY p.blob_id LIMIT @n",
-                        r => (Id: r.GetInt64(0), Hash: r.IsDBNull(1) ? null : r.GetString(1)), ("@n", IsQuiet ? QuietPendingTextBatch : PendingTextBatch))
+                        r => (Id: r.GetInt64(0), Hash: r.IsDBNull(1) ? null : r.GetString(1)), ("@n", PendingTextBatch))
                     : db.Query(
                         """
                         SELECT DISTINCT p.blob_id, b.hash FROM text_pending p JOIN messages m ON m.blob_id = p.blob_id JOIN blobs b ON b.id = p.blob_id
                         WHERE m.mailbox_id = @m ORDER BY p.blob_id LIMIT @n
                         """,
-                        r => (Id: r.GetInt64(0), Hash: (string?)r.GetString(1)), ("@m", mailboxId.Value), ("@n", QuietPendingTextBatch)),
+                        r => (Id: r.GetInt64(0), Hash: (string?)r.GetString(1)), ("@m", mailboxId.Value), ("@n", PendingTextBatch * 4)),
                 ct);
             if (rows.Count == 0)
             {

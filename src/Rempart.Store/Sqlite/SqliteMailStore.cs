@@ -339,17 +339,12 @@ public sealed partial class SqliteMailStore : IMailStore
     /// </summary>
     internal static readonly TimeSpan BackgroundIdle = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>When the writer last committed a write other than a background one (a Stopwatch timestamp).</summary>
-    private long _lastForegroundWrite;
-
-    /// <summary>True when the store has had no write other than background ones for <see cref="BackgroundIdle"/>.</summary>
-    internal bool IsQuiet => Stopwatch.GetElapsedTime(Volatile.Read(ref _lastForegroundWrite)) >= BackgroundIdle;
-
     private async Task WriterLoopAsync()
     {
         var batch = new List<PendingWrite>(_maxBatch);
         var background = new Queue<PendingWrite>();
         var backgroundSince = 0L;
+        var lastForeground = 0L;
         var reader = _writes.Reader;
         var lastFailed = false;
         while (background.Count > 0 || await WaitForWritesAsync(reader, () => lastFailed))
@@ -385,7 +380,7 @@ public sealed partial class SqliteMailStore : IMailStore
             if (background.Count > 0)
             {
                 var starved = Stopwatch.GetElapsedTime(backgroundSince) >= MaxBackgroundWait;
-                var quiet = batch.Count == 0 && (IsQuiet || reader.Completion.IsCompleted);
+                var quiet = batch.Count == 0 && (Stopwatch.GetElapsedTime(lastForeground) >= BackgroundIdle || reader.Completion.IsCompleted);
                 if (starved || quiet)
                 {
                     var next = background.Dequeue();
@@ -402,7 +397,7 @@ public sealed partial class SqliteMailStore : IMailStore
                 }
                 else if (batch.Count == 0)
                 {
-                    var untilQuiet = BackgroundIdle - Stopwatch.GetElapsedTime(Volatile.Read(ref _lastForegroundWrite));
+                    var untilQuiet = BackgroundIdle - Stopwatch.GetElapsedTime(lastForeground);
                     var untilStarved = MaxBackgroundWait - Stopwatch.GetElapsedTime(backgroundSince);
                     await WaitForWriteOrDelayAsync(reader, untilQuiet < untilStarved ? untilQuiet : untilStarved);
                     continue;
@@ -426,7 +421,7 @@ public sealed partial class SqliteMailStore : IMailStore
                 if (foreground)
                 {
                     // The quiet moment a background write waits for is counted from the end of the last other write.
-                    Volatile.Write(ref _lastForegroundWrite, Stopwatch.GetTimestamp());
+                    lastForeground = Stopwatch.GetTimestamp();
                 }
 
                 lastFailed = Interlocked.Read(ref _commitCount) == commits;
