@@ -27,6 +27,40 @@ public sealed class DurabilityTests
     }
 
     [Fact]
+    public async Task Commits_are_checkpointed_into_the_database_file_off_the_writer_and_only_when_there_were_commits()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var inbox = await t.InboxAsync(a.Id);
+        var before = t.Store.CheckpointCount;
+        await t.AppendAsync(inbox.Id, "one", "body");
+
+        // The background checkpointer copies the commit into the database file: the WAL then holds no frame
+        // that the database lacks (a PASSIVE checkpoint on another connection finds nothing left to copy).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (t.Store.CheckpointCount == before)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "no checkpoint after a commit");
+            await Task.Delay(20);
+        }
+
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={t.DatabasePath};Pooling=False"))
+        {
+            db.Open();
+            using var command = db.CreateCommand();
+            command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+            using var reader = command.ExecuteReader();
+            Assert.True(reader.Read());
+            Assert.Equal(reader.GetInt64(1), reader.GetInt64(2));
+        }
+
+        // Nothing committed since: two more intervals pass without a checkpoint.
+        var after = t.Store.CheckpointCount;
+        await Task.Delay(Rempart.Store.Sqlite.SqliteMailStore.CheckpointInterval * 2.5);
+        Assert.Equal(after, t.Store.CheckpointCount);
+    }
+
+    [Fact]
     public async Task Concurrent_appends_are_all_kept_with_unique_ascending_uids_and_group_commit()
     {
         const int writers = 16;

@@ -122,7 +122,7 @@ public sealed partial class SqliteMailStore : IMailStore
         {
             writer.Open();
             Pragmas(writer, "PRAGMA journal_mode = WAL;");
-            Pragmas(writer, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+            Pragmas(writer, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;");
             var before = SqliteSchema.Migrate(writer, fullPath);
             var textIndexPending = EnsureTextIndexTable(writer);
 
@@ -141,6 +141,7 @@ public sealed partial class SqliteMailStore : IMailStore
 
             LogOpened(logger, fullPath, SqliteSchema.CurrentVersion);
             store._writerLoop = Task.Run(store.WriterLoopAsync, CancellationToken.None);
+            store._checkpointer = Task.Run(store.CheckpointerLoopAsync, CancellationToken.None);
             return Task.FromResult(store);
         }
         catch (SqliteException ex)
@@ -239,6 +240,8 @@ public sealed partial class SqliteMailStore : IMailStore
             return;
         }
 
+        await _checkpointerStop.CancelAsync();
+        await _checkpointer;
         _writes.Writer.TryComplete();
         await _writerLoop;
         try
@@ -254,6 +257,7 @@ public sealed partial class SqliteMailStore : IMailStore
         await _writer.DisposeAsync();
         _textIndexGate.Dispose();
         _textIndexerStop.Dispose();
+        _checkpointerStop.Dispose();
         using (var probe = new SqliteConnection(_readConnectionString))
         {
             SqliteConnection.ClearPool(probe);
