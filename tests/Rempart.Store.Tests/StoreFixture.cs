@@ -59,6 +59,31 @@ internal sealed class TempStore : IAsyncDisposable
         return blocker;
     }
 
+    /// <summary>
+    /// Starts a stream of writes with no gap in it: each write queues the next before it returns, so the writer always
+    /// finds another write waiting, until <paramref name="stop"/> is cancelled. <paramref name="onLink"/> runs in every
+    /// write. The returned task ends once the last write ran.
+    /// </summary>
+    public async Task<Task> StartWriteChainAsync(CancellationToken stop, Action? onLink = null)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool Link(WriteOp op)
+        {
+            onLink?.Invoke();
+            if (stop.IsCancellationRequested)
+            {
+                done.TrySetResult();
+                return true;
+            }
+
+            _ = Store.WriteAsync(Link, CancellationToken.None);
+            return true;
+        }
+
+        await Store.WriteAsync(Link, CancellationToken.None);
+        return done.Task;
+    }
+
     public async Task<AccountRecord> AddAccountAsync(string address, long? maxBytes = null, long? maxMessages = null)
     {
         var domain = address[(address.LastIndexOf('@') + 1)..];

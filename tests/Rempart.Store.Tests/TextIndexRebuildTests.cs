@@ -103,20 +103,7 @@ public sealed class TextIndexRebuildTests
         // A stream of writes with no quiet moment in it (each write queues the next), and no starvation limit in reach.
         t.Store.MaxBackgroundWait = TimeSpan.FromMinutes(5);
         using var stop = new CancellationTokenSource();
-        var chainDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        bool Link(WriteOp op)
-        {
-            if (stop.IsCancellationRequested)
-            {
-                chainDone.TrySetResult();
-                return true;
-            }
-
-            _ = t.Store.WriteAsync(Link, CancellationToken.None);
-            return true;
-        }
-
-        await t.Store.WriteAsync(Link, CancellationToken.None);
+        var chain = await t.StartWriteChainAsync(stop.Token);
         for (var i = 0; i < 3; i++)
         {
             var raw = Messages.Plain("Heron " + i, "a grey heron by the canal, sighting " + i);
@@ -130,7 +117,7 @@ public sealed class TextIndexRebuildTests
         }
 
         await stop.CancelAsync();
-        await chainDone.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await chain.WaitAsync(TimeSpan.FromSeconds(20));
         await WaitUntilAsync(t.DatabasePath, "SELECT count(*) = 0 FROM text_pending");
         using (var db = Open(t.DatabasePath))
         {

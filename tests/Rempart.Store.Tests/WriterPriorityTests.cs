@@ -35,26 +35,12 @@ public sealed class WriterPriorityTests
         t.Store.MaxBackgroundWait = TimeSpan.FromMinutes(5);
         using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
         long lastLink = 0;
-        var chainDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        // 300 ms of writes, each queuing the next: the writer never finds its queue empty until the chain ends.
-        bool Link(Rempart.Store.Sqlite.WriteOp op)
-        {
-            Volatile.Write(ref lastLink, Stopwatch.GetTimestamp());
-            if (stop.IsCancellationRequested)
-            {
-                chainDone.TrySetResult();
-                return true;
-            }
-
-            _ = t.Store.WriteAsync(Link, CancellationToken.None);
-            return true;
-        }
-
-        await t.Store.WriteAsync(Link, CancellationToken.None);
+        // 300 ms of writes with no gap: the writer never finds its queue empty until the chain ends.
+        var chain = await t.StartWriteChainAsync(stop.Token, () => Volatile.Write(ref lastLink, Stopwatch.GetTimestamp()));
         var background = t.Store.WriteAsync(_ => Stopwatch.GetTimestamp(), CancellationToken.None, background: true);
         var ranAt = await background.WaitAsync(TimeSpan.FromSeconds(20));
-        await chainDone.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await chain.WaitAsync(TimeSpan.FromSeconds(20));
 
         // After the chain's last write, and a quiet moment later (a negative gap: it ran during the chain).
         var gap = Stopwatch.GetElapsedTime(Volatile.Read(ref lastLink), ranAt);
@@ -67,29 +53,13 @@ public sealed class WriterPriorityTests
         await using var t = await TempStore.CreateAsync();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         long chained = 0;
-        var chainDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        // Each write queues the next one before it returns, so the writer always finds another write waiting.
-        bool Link(Rempart.Store.Sqlite.WriteOp op)
-        {
-            Interlocked.Increment(ref chained);
-            if (stop.IsCancellationRequested)
-            {
-                chainDone.TrySetResult();
-                return true;
-            }
-
-            _ = t.Store.WriteAsync(Link, CancellationToken.None);
-            return true;
-        }
-
-        await t.Store.WriteAsync(Link, CancellationToken.None);
+        var chain = await t.StartWriteChainAsync(stop.Token, () => Interlocked.Increment(ref chained));
         var clock = Stopwatch.StartNew();
         var background = t.Store.WriteAsync(_ => Interlocked.Read(ref chained), CancellationToken.None, background: true);
         var ranAfter = await background.WaitAsync(TimeSpan.FromSeconds(20));
         var waited = clock.Elapsed;
         await stop.CancelAsync();
-        await chainDone.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await chain.WaitAsync(TimeSpan.FromSeconds(20));
 
         // It ran while the chain was still going (ordinary writes before and after it), held back until its wait ran out.
         Assert.True(ranAfter > 1);
