@@ -48,6 +48,37 @@ public sealed class WriterPriorityTests
     }
 
     [Fact]
+    public async Task Another_process_commit_is_noticed_while_background_work_waits_behind_steady_writes()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var inbox = await t.InboxAsync(a.Id);
+        t.Store.MaxBackgroundWait = TimeSpan.FromMinutes(5);
+        var heard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = t.Store.Changes.Subscribe(inbox.Id, _ => heard.TrySetResult());
+
+        // Steady writes and a background write that waits behind them: the writer loop never idles.
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var chain = await t.StartWriteChainAsync(stop.Token);
+        var background = t.Store.WriteAsync(_ => true, CancellationToken.None, background: true);
+
+        // The admin CLI's commit, as another connection makes it.
+        using (var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={t.DatabasePath};Pooling=False"))
+        {
+            other.Open();
+            using var command = other.CreateCommand();
+            command.CommandText = $"UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = {inbox.Id}";
+            Assert.Equal(1, command.ExecuteNonQuery());
+        }
+
+        await heard.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.False(background.IsCompleted);
+        await stop.CancelAsync();
+        await chain.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(await background.WaitAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
     public async Task A_background_write_is_not_starved_by_a_queue_that_never_empties()
     {
         await using var t = await TempStore.CreateAsync();

@@ -338,8 +338,8 @@ public sealed partial class SqliteMailStore : IMailStore
 
     /// <summary>
     /// How long the store must have had no other write before a background write runs: longer than the gaps between
-    /// writes while mail flows (a few milliseconds at tens of messages a second), short enough that a quiet server
-    /// catches up at once.
+    /// writes under load (a few milliseconds at hundreds of messages a second), short enough that a server receiving a
+    /// few messages a second indexes them in between.
     /// </summary>
     internal static readonly TimeSpan BackgroundIdle = TimeSpan.FromMilliseconds(50);
 
@@ -377,6 +377,12 @@ public sealed partial class SqliteMailStore : IMailStore
             }
 
             var foreground = batch.Count > 0;
+            if (background.Count > 0)
+            {
+                // The loop does not pass through WaitForWritesAsync while background work waits (a text-index backlog
+                // under steady mail can last long): other processes' commits are still looked for (every 2 s at most).
+                CheckOtherProcessesWrites();
+            }
 
             // Background work runs after a quiet moment (in its own transaction), or with the next batch once it has
             // waited long enough that a steady stream of writes would otherwise starve it. Until then the writer
