@@ -57,10 +57,10 @@ public sealed partial class SqliteMailStore
 
     /// <summary>
     /// Inside a delivery's write: lists the body in text_pending (in the same transaction) and keeps its text in memory
-    /// while there is room; the writer wakes the indexer once the write is committed. Always true: the text is never
-    /// indexed inside the delivery.
+    /// while there is room; the writer wakes the indexer once the write is committed. The text is never indexed inside
+    /// the delivery.
     /// </summary>
-    internal bool DeferTextIndex(WriteOp op, long blobId, string hash, MessageAnalysis analysis)
+    internal void DeferTextIndex(WriteOp op, long blobId, string hash, MessageAnalysis analysis)
     {
         op.Db.Exec("INSERT OR IGNORE INTO text_pending(blob_id) VALUES(@b)", ("@b", blobId));
         if (_cachedText.Count < MaxCachedTexts)
@@ -69,7 +69,6 @@ public sealed partial class SqliteMailStore
         }
 
         op.TextListed = true;
-        return true;
     }
 
     /// <summary>Starts the background indexer unless it runs; a running one looks for work again before it stops.</summary>
@@ -156,15 +155,7 @@ public sealed partial class SqliteMailStore
                 }
                 else
                 {
-                    try
-                    {
-                        var analysis = MessageAnalyzer.AnalyzeOrFallback(await _blobs.ReadAllAsync(hash, token));
-                        (headers, body) = (analysis.HeaderText, analysis.BodyText);
-                    }
-                    catch (StoreException)
-                    {
-                        // A body missing from the blob store (the scrub reports it) has nothing to index.
-                    }
+                    (headers, body) = await ReadTextAsync(hash, token);
                 }
 
                 texts[i] = (id, hash, headers, body);
@@ -354,17 +345,7 @@ public sealed partial class SqliteMailStore
             var texts = new (long Id, string Headers, string Body)[todo.Count];
             await Parallel.ForAsync(0, todo.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
             {
-                string headers = string.Empty, body = string.Empty;
-                try
-                {
-                    var analysis = MessageAnalyzer.AnalyzeOrFallback(await _blobs.ReadAllAsync(todo[i].Hash, token));
-                    (headers, body) = (analysis.HeaderText, analysis.BodyText);
-                }
-                catch (StoreException)
-                {
-                    // A body missing from the blob store (the scrub reports it) has nothing to index.
-                }
-
+                var (headers, body) = await ReadTextAsync(todo[i].Hash, token);
                 texts[i] = (todo[i].Id, headers, body);
             });
 
@@ -391,6 +372,20 @@ public sealed partial class SqliteMailStore
         finally
         {
             _textIndexGate.Release();
+        }
+    }
+
+    /// <summary>A stored body's text for the index; empty for a body missing from the blob store (the scrub reports it).</summary>
+    private async Task<(string Headers, string Body)> ReadTextAsync(string hash, CancellationToken ct)
+    {
+        try
+        {
+            var analysis = MessageAnalyzer.AnalyzeOrFallback(await _blobs.ReadAllAsync(hash, ct));
+            return (analysis.HeaderText, analysis.BodyText);
+        }
+        catch (StoreException)
+        {
+            return (string.Empty, string.Empty);
         }
     }
 

@@ -652,9 +652,9 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
         return MessageAnalyzer.AnalyzeOrFallback(raw);
     }
 
-    /// <param name="deferText">When given and it takes the text (true), the body's text is indexed later instead of in
-    /// this transaction (delivery: <see cref="SqliteMailStore.DeferTextIndex"/>).</param>
-    private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis, Func<MessageAnalysis, bool>? deferText = null)
+    /// <param name="deferText">When given, it takes the text and the body is indexed later instead of in this
+    /// transaction (delivery: <see cref="SqliteMailStore.DeferTextIndex"/>; restore: the rebuild marker).</param>
+    private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis, Action<MessageAnalysis>? deferText = null)
     {
         if (op.Db.Long("SELECT 1 FROM message_meta WHERE blob_id = @b", ("@b", blobId)) is not null)
         {
@@ -671,8 +671,9 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             ("@b", blobId), ("@env", analysis.Envelope), ("@body", analysis.Body), ("@bs", analysis.BodyStructure), ("@subj", analysis.Subject),
             ("@from", analysis.From), ("@to", analysis.To), ("@cc", analysis.Cc), ("@date", analysis.Date is { } d ? Columns.Time(d) : null),
             ("@mid", analysis.MessageId), ("@irt", analysis.InReplyTo), ("@refs", analysis.References));
-        if (deferText?.Invoke(analysis) == true)
+        if (deferText is not null)
         {
+            deferText(analysis);
             return;
         }
 
