@@ -206,7 +206,9 @@ do_imap() {
 }
 do_smtp() {
   echo "== smtp: $SMTP_CONN connections x $SMTP_MSGS messages of 4 KiB to $USERS mailboxes"
-  PEER_EXTRA=(--smtp "127.0.0.1:$P_SMTP"); REMP_EXTRA=(--smtp "127.0.0.1:$R_SMTP")
+  # Each side's per-message samples (when each final reply came, and its latency) go to $WORK for a closer look.
+  PEER_EXTRA=(--smtp "127.0.0.1:$P_SMTP" --samples-out "$WORK/smtp-peer-samples.txt")
+  REMP_EXTRA=(--smtp "127.0.0.1:$R_SMTP" --samples-out "$WORK/smtp-rempart-samples.txt")
   run_pair smtp --mailboxes "$USERS" --connections "$SMTP_CONN" --messages "$SMTP_MSGS"
   PEER_EXTRA=(); REMP_EXTRA=()
 }

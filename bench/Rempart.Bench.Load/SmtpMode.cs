@@ -24,6 +24,7 @@ internal static class SmtpMode
         var warmup = TimeSpan.FromSeconds(o.Double("warmup-s", 15));
         var size = o.Int("size", 4096);
         var visibleTimeout = TimeSpan.FromSeconds(o.Int("visible-timeout-s", 300));
+        var samplesOut = o.Maybe("samples-out");
         var k = target.Mailboxes;
         result.Parameters["connections"] = connections.ToString(CultureInfo.InvariantCulture);
         result.Parameters["messagesPerConnection"] = messages.ToString(CultureInfo.InvariantCulture);
@@ -64,6 +65,7 @@ internal static class SmtpMode
         var accepted = new int[k];
         var finals = new Latencies[connections];
         var txns = new Latencies[connections];
+        var ends = new List<long>[connections];
         var errors = 0;
         string? firstError = null;
         var pipelining = false;
@@ -75,6 +77,7 @@ internal static class SmtpMode
         {
             finals[c] = new Latencies();
             txns[c] = new Latencies();
+            ends[c] = [];
             try
             {
                 await using var client = await SmtpClient.ConnectAsync(smtp, lmtp: false, target.OpTimeout, ct);
@@ -84,6 +87,7 @@ internal static class SmtpMode
                     var (fin, txn) = await client.SendAsync("loadgen@bench.test", target.User(rcpt[c][m]), bodies[c][m], target.OpTimeout, ct);
                     finals[c].Add(fin);
                     txns[c].Add(txn);
+                    ends[c].Add(Stopwatch.GetTimestamp());
                     Interlocked.Increment(ref accepted[rcpt[c][m]]);
                 }
 
@@ -155,6 +159,11 @@ internal static class SmtpMode
             allTxn.AddAll(l);
         }
 
+        if (samplesOut is not null)
+        {
+            WriteSamples(samplesOut, t0, finals, txns, ends);
+        }
+
         result.Parameters["pipelining"] = pipelining ? "yes" : "no";
         result.Add("accepted messages", total, "msgs", true);
         result.Add("accepted msgs/s", total / acceptSeconds, "msgs/s", true);
@@ -177,6 +186,25 @@ internal static class SmtpMode
         {
             result.Notes.Add($"{errors} of {connections} SMTP connections failed; first error: {firstError}");
         }
+    }
+
+    /// <summary>
+    /// One line per message, in order of completion: ms since the clock started when its final reply came, the final
+    /// reply's latency and the transaction's, in ms, and the connection. For looking at when the slow replies happen.
+    /// </summary>
+    private static void WriteSamples(string path, long t0, Latencies[] finals, Latencies[] txns, List<long>[] ends)
+    {
+        var rows = new List<(double End, double Final, double Txn, int Conn)>();
+        for (var c = 0; c < ends.Length; c++)
+        {
+            for (var m = 0; m < ends[c].Count; m++)
+            {
+                rows.Add((Stopwatch.GetElapsedTime(t0, ends[c][m]).TotalMilliseconds, finals[c].Ms(m), txns[c].Ms(m), c));
+            }
+        }
+
+        rows.Sort((a, b) => a.End.CompareTo(b.End));
+        File.WriteAllLines(path, rows.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.End:0.000} {r.Final:0.000} {r.Txn:0.000} {r.Conn}")));
     }
 
     /// <summary>

@@ -11,6 +11,8 @@ internal sealed class Latencies
 
     public void Add(long ticks) => _ticks.Add(ticks);
 
+    public double Ms(int index) => _ticks[index] * 1000.0 / Stopwatch.Frequency;
+
     public void AddAll(Latencies other) => _ticks.AddRange(other._ticks);
 
     public double PercentileMs(double p)
