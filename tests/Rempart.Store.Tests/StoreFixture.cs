@@ -64,12 +64,12 @@ internal sealed class TempStore : IAsyncDisposable
     /// finds another write waiting, until <paramref name="stop"/> is cancelled. <paramref name="onLink"/> runs in every
     /// write. The returned task ends once the last write ran.
     /// </summary>
-    public async Task<Task> StartWriteChainAsync(CancellationToken stop, Action? onLink = null)
+    public async Task<Task> StartWriteChainAsync(CancellationToken stop, Action<WriteOp>? onLink = null)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         bool Link(WriteOp op)
         {
-            onLink?.Invoke();
+            onLink?.Invoke(op);
             if (stop.IsCancellationRequested)
             {
                 done.TrySetResult();

@@ -128,6 +128,48 @@ public sealed class TextIndexRebuildTests
     }
 
     [Fact]
+    public async Task While_writes_keep_coming_the_indexer_takes_only_a_few_texts_at_a_time_until_none_waits()
+    {
+        await using var t = await TempStore.CreateAsync();
+        var a = await t.AddAccountAsync("a@example.com");
+        var inbox = await t.InboxAsync(a.Id);
+
+        // Every write of the chain sees how many texts are indexed; one write of the indexer at most lies between two.
+        t.Store.MaxBackgroundWait = TimeSpan.FromMinutes(5);
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        using var stop = new CancellationTokenSource();
+        var chain = await t.StartWriteChainAsync(stop.Token, op => seen.Enqueue(op.Db.Long("SELECT count(*) FROM message_text")!.Value));
+        // All delivered in one batch, so the indexer's first write has them all in hand.
+        const int Delivered = 20;
+        using var gate = new ManualResetEventSlim();
+        var held = await t.HoldWriterAsync(gate);
+        var deliveries = new List<Task>();
+        for (var i = 0; i < Delivered; i++)
+        {
+            var raw = Messages.Plain("Heron " + i, "a grey heron by the canal, sighting " + i);
+            var blob = await t.PutAsync(raw);
+            deliveries.Add(t.Store.Messages.DeliverAsync(blob, raw, [new DeliveryTarget(a.Id)], DateTimeOffset.UtcNow));
+        }
+
+        gate.Set();
+        Assert.True(await held);
+        await Task.WhenAll(deliveries);
+
+        // Starved writes from now on: they must empty the list while the chain goes on, a few texts each.
+        t.Store.MaxBackgroundWait = TimeSpan.FromMilliseconds(20);
+        await WaitUntilAsync(t.DatabasePath, "SELECT count(*) = 0 FROM text_pending");
+        await stop.CancelAsync();
+        await chain.WaitAsync(TimeSpan.FromSeconds(20));
+
+        var counts = seen.Distinct().ToArray();
+        Assert.Equal(0L, counts[0]);
+        Assert.Equal(Delivered, counts[^1]);
+        var steps = counts.Zip(counts.Skip(1), (x, y) => y - x).ToArray();
+        Assert.All(steps, step => Assert.InRange(step, 1L, SqliteMailStore.StarvedTextBatch));
+        Assert.Equal(Enumerable.Range(1, Delivered).Select(n => (long)n), await t.Store.Messages.SearchTextAsync(inbox.Id, "grey heron", TextSearchScope.Body));
+    }
+
+    [Fact]
     public async Task Waiting_texts_survive_a_restart_a_search_indexes_its_mailbox_and_the_start_the_rest()
     {
         await using var t = await TempStore.CreateAsync();

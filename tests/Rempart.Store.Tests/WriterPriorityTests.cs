@@ -37,9 +37,10 @@ public sealed class WriterPriorityTests
         long lastLink = 0;
 
         // 300 ms of writes with no gap: the writer never finds its queue empty until the chain ends.
-        var chain = await t.StartWriteChainAsync(stop.Token, () => Volatile.Write(ref lastLink, Stopwatch.GetTimestamp()));
-        var background = t.Store.WriteAsync(_ => Stopwatch.GetTimestamp(), CancellationToken.None, background: true);
-        var ranAt = await background.WaitAsync(TimeSpan.FromSeconds(20));
+        var chain = await t.StartWriteChainAsync(stop.Token, _ => Volatile.Write(ref lastLink, Stopwatch.GetTimestamp()));
+        var background = t.Store.WriteAsync(op => (At: Stopwatch.GetTimestamp(), op.Starved), CancellationToken.None, background: true);
+        var (ranAt, starved) = await background.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.False(starved);
         await chain.WaitAsync(TimeSpan.FromSeconds(20));
 
         // After the chain's last write, and a quiet moment later (a negative gap: it ran during the chain).
@@ -84,15 +85,17 @@ public sealed class WriterPriorityTests
         await using var t = await TempStore.CreateAsync();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         long chained = 0;
-        var chain = await t.StartWriteChainAsync(stop.Token, () => Interlocked.Increment(ref chained));
+        var chain = await t.StartWriteChainAsync(stop.Token, _ => Interlocked.Increment(ref chained));
         var clock = Stopwatch.StartNew();
-        var background = t.Store.WriteAsync(_ => Interlocked.Read(ref chained), CancellationToken.None, background: true);
-        var ranAfter = await background.WaitAsync(TimeSpan.FromSeconds(20));
+        var background = t.Store.WriteAsync(op => (Chained: Interlocked.Read(ref chained), op.Starved), CancellationToken.None, background: true);
+        var (ranAfter, starved) = await background.WaitAsync(TimeSpan.FromSeconds(20));
         var waited = clock.Elapsed;
         await stop.CancelAsync();
         await chain.WaitAsync(TimeSpan.FromSeconds(20));
 
-        // It ran while the chain was still going (ordinary writes before and after it), held back until its wait ran out.
+        // It ran while the chain was still going (ordinary writes before and after it), held back until its wait ran out,
+        // and knew it (so it could do only a small part of its work).
+        Assert.True(starved);
         Assert.True(ranAfter > 1);
         Assert.True(Interlocked.Read(ref chained) > ranAfter);
         Assert.True(waited >= Rempart.Store.Sqlite.SqliteMailStore.DefaultMaxBackgroundWait * 0.9, $"ran after {waited}");

@@ -330,8 +330,12 @@ public sealed partial class SqliteMailStore : IMailStore
     /// <summary>How often the idle writer still beats, so an idle store is not taken for a stalled one.</summary>
     public static readonly TimeSpan WriterIdleBeat = TimeSpan.FromSeconds(10);
 
-    /// <summary>Longest a background write waits for a quiet moment before it runs anyway (so it is never starved).</summary>
-    internal static readonly TimeSpan DefaultMaxBackgroundWait = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// Longest a background write waits for a quiet moment before it runs anyway (so it is never starved). Such a write
+    /// holds up the deliveries of its batch, so it does little each time (<see cref="WriteOp.Starved"/>): a short wait
+    /// with a small piece of work spreads the delay over many batches instead of stalling every connection at once.
+    /// </summary>
+    internal static readonly TimeSpan DefaultMaxBackgroundWait = TimeSpan.FromMilliseconds(250);
 
     /// <summary><see cref="DefaultMaxBackgroundWait"/>; tests lengthen it to watch the quiet-moment rule alone.</summary>
     internal TimeSpan MaxBackgroundWait { get; set; } = DefaultMaxBackgroundWait;
@@ -400,6 +404,7 @@ public sealed partial class SqliteMailStore : IMailStore
                     }
                     else
                     {
+                        next.Starved = !quiet;
                         batch.Add(next);
                     }
 
@@ -588,7 +593,7 @@ public sealed partial class SqliteMailStore : IMailStore
             for (var i = 0; i < batch.Count; i++)
             {
                 var pending = batch[i];
-                var op = new WriteOp(db, now, _blobs);
+                var op = new WriteOp(db, now, _blobs) { Starved = pending.Starved };
                 try
                 {
                     transaction.Save("op");
@@ -774,6 +779,9 @@ public sealed partial class SqliteMailStore : IMailStore
 
         public bool Background { get; } = background;
 
+        /// <summary>Set by the writer loop: this background write runs before its quiet moment came (see <see cref="WriteOp.Starved"/>).</summary>
+        public bool Starved { get; set; }
+
         public abstract void Run(WriteOp op);
 
         public abstract void Complete();
@@ -809,6 +817,12 @@ internal sealed class WriteOp(Db db, DateTimeOffset now, FileBlobStore blobs)
     public HashSet<long> ChangedMailboxes { get; } = [];
 
     public HashSet<long> ReleasedBlobs { get; } = [];
+
+    /// <summary>
+    /// A background write that runs before its quiet moment came, in a batch with other writes that wait for it: it
+    /// should do only a small part of its work and leave the rest for later.
+    /// </summary>
+    public bool Starved { get; init; }
 
     /// <summary>The write listed a body for the text index: the indexer is woken after the commit.</summary>
     public bool TextListed { get; set; }
