@@ -53,7 +53,7 @@ public static partial class ServerRunner
         using var queueStop = new CancellationTokenSource();
         var queueTask = queue.RunAsync(queueStop.Token);
         var sweepTask = SweepOrphansAsync(store, log, queueStop.Token);
-        var textIndexTask = RebuildTextIndexAsync(store, log, queueStop.Token);
+        var textIndexTask = StartTextIndexerAsync(store, log, queueStop.Token);
 
         // Scheduled backups (backup.schedule, cron): off unless configured; docs/backup.md.
         using var backups = new BackupScheduler(options.Backup, data.Root, configPath, loggerFactory.CreateLogger<BackupScheduler>(), TimeProvider.System);
@@ -174,18 +174,16 @@ public static partial class ServerRunner
         }
     }
 
-    /// <summary>After a restore from a backup (which leaves the full-text index out), refills the index in the background.</summary>
-    private static async Task RebuildTextIndexAsync(SqliteMailStore store, ILogger log, CancellationToken stop)
+    /// <summary>
+    /// Starts the store's background indexer for what waits for the full-text index: the texts the last run had not
+    /// indexed yet, or a whole restored database (backups leave the index out).
+    /// </summary>
+    private static async Task StartTextIndexerAsync(SqliteMailStore store, ILogger log, CancellationToken stop)
     {
-        if (!store.TextIndexPending)
-        {
-            return;
-        }
-
         try
         {
             await Task.Yield();
-            await store.RebuildTextIndexAsync(stop);
+            await store.StartTextIndexerAsync(stop);
         }
         catch (OperationCanceledException)
         {
@@ -328,7 +326,7 @@ public static partial class ServerRunner
     [LoggerMessage(EventId = (int)EventIds.StoreWriteFailed, Level = LogLevel.Error, Message = "Orphan blob sweep failed; it runs again at the next window")]
     private static partial void LogSweepFailed(ILogger logger, Exception ex);
 
-    [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilding, Level = LogLevel.Error, Message = "Full-text index rebuild failed; searches index each mailbox when they need it, and the next start tries again")]
+    [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilding, Level = LogLevel.Error, Message = "Starting the full-text indexer failed; searches index each mailbox when they need it, and the next start tries again")]
     private static partial void LogTextIndexFailed(ILogger logger, Exception ex);
 
     [LoggerMessage(EventId = (int)EventIds.FirstAdminCreated, Level = LogLevel.Warning, Message = "First run: created administrator {Address}; its password is printed once on standard output")]

@@ -29,6 +29,12 @@ public interface IMailStore : IAsyncDisposable
     /// <summary>Schema version of the opened store.</summary>
     int SchemaVersion { get; }
 
+    /// <summary>
+    /// Stored messages whose text is not in the full-text index yet (indexed in the background; a search indexes its
+    /// mailbox's first). Grows during a burst of mail and after a restore, and shrinks when the server is quiet.
+    /// </summary>
+    Task<long> TextIndexBacklogAsync(CancellationToken ct = default);
+
     /// <summary>Runs SQLite's integrity and foreign-key checks; returns the problems found (empty when clean).</summary>
     Task<IReadOnlyList<string>> CheckIntegrityAsync(CancellationToken ct = default);
 }

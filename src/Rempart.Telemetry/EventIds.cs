@@ -23,6 +23,7 @@ public enum EventIds
     StoreMigrated = 2001,
     StoreWriteFailed = 2002,
     StoreTextIndexRebuilding = 2003,
+    /// <summary>No longer logged (the end of a rebuild after a restore, until 2026-12-03); kept so the number is not reused.</summary>
     StoreTextIndexRebuilt = 2004,
 
     // 3000 auth

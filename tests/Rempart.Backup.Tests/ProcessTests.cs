@@ -243,5 +243,11 @@ public sealed class ProcessTests
         var users = await RunAsync(Pass, "user", "list", "--data", tmp.Sub("restored"));
         Assert.True(users.Code == 0, users.Err);
         Assert.Contains("alice@example.test", users.Out);
+
+        // A restored database has no full-text index (backups leave it out): every body waits for the server's
+        // background indexer, and status says so.
+        var status = await RunAsync(Pass, "status", "--data", tmp.Sub("restored"));
+        Assert.True(status.Code == 0, status.Err);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(status.Out, @"Search index\s+\d+ messages? waits? \(indexed in the background"), status.Out);
     }
 }

@@ -52,13 +52,13 @@ public sealed class RoundTripTests
             Assert.Equal(before, await TestData.DescribeAsync(store));
             Assert.Empty(await store.CheckIntegrityAsync());
 
-            // The snapshot left the full-text index out: searches are right at once, the rebuild then completes it.
-            Assert.True(store.TextIndexPending);
+            // The snapshot left the full-text index out: searches are right at once, the indexer then completes it.
+            Assert.True(await store.TextIndexBacklogAsync() > 20);
             var alice0 = (await store.Directory.GetAccountAsync("alice@example.test"))!;
             var inbox0 = (await store.Messages.GetMailboxAsync(alice0.Id, "INBOX"))!;
             Assert.Equal([2L], await store.Messages.SearchTextAsync(inbox0.Id, "Köln", TextSearchScope.Body));
-            await store.RebuildTextIndexAsync(default);
-            Assert.False(store.TextIndexPending);
+            await store.IndexWaitingTextAsync();
+            Assert.Equal(0L, await store.TextIndexBacklogAsync());
             var p2 = (await store.Messages.GetMailboxAsync(alice0.Id, "Projects/P2"))!;
             Assert.Equal([2L], await store.Messages.SearchTextAsync(p2.Id, "body 1 of projects", TextSearchScope.Body));
 
@@ -199,10 +199,10 @@ public sealed class RoundTripTests
         var p2 = (await target.Messages.GetMailboxAsync(account.Id, $"Restored/{snapshot.Label} Projects/P2"))!;
         Assert.Equal([2L], await server.Messages.SearchTextAsync(p2.Id, "body 1 of projects", TextSearchScope.Body));
 
-        // The background rebuild completes the index and clears the marker.
-        Assert.True(server.TextIndexPending);
-        await server.RebuildTextIndexAsync(default);
-        Assert.False(server.TextIndexPending);
+        // The indexer completes the index: nothing restored waits any more.
+        Assert.True(await server.TextIndexBacklogAsync() > 0);
+        await server.IndexWaitingTextAsync();
+        Assert.Equal(0L, await server.TextIndexBacklogAsync());
     }
 
     [Fact]

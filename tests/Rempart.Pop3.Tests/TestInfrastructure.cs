@@ -476,6 +476,8 @@ internal sealed class WrappedStore(IMailStore inner, IMessageStore? messages = n
 
     public int SchemaVersion => inner.SchemaVersion;
 
+    public Task<long> TextIndexBacklogAsync(CancellationToken ct = default) => inner.TextIndexBacklogAsync(ct);
+
     public Task<IReadOnlyList<string>> CheckIntegrityAsync(CancellationToken ct = default) => inner.CheckIntegrityAsync(ct);
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -358,6 +358,7 @@ public sealed class CliTests : IDisposable
         Assert.Matches(@"Domains\s+1", r.Out);
         Assert.Matches(@"Accounts\s+2 \(1 disabled\)", r.Out);
         Assert.Matches(@"Messages\s+0", r.Out);
+        Assert.Matches(@"Search index\s+up to date", r.Out);
         Assert.Matches(@"Queue\s+0 entries", r.Out);
         Assert.Matches(@"Server\s+not running", r.Out);
         Assert.Matches(@"Protection\s+on", r.Out);

@@ -6,7 +6,8 @@ namespace Rempart.Store.Tests;
 
 /// <summary>
 /// Backups copy the database without its derived full-text index (<see cref="SqliteBackupCopy"/>); a store opened on
-/// such a copy recreates the index table, answers searches correctly at once and refills the rest in the background.
+/// such a copy recreates the index table and lists every body for the indexer, answers searches correctly at once and
+/// refills the rest in the background; deliveries and granular restores list their bodies on the same list.
 /// </summary>
 public sealed class TextIndexRebuildTests
 {
@@ -64,32 +65,32 @@ public sealed class TextIndexRebuildTests
         SqliteBackupCopy.Copy(t.DatabasePath, copy);
         await using (var restored = await SqliteMailStore.OpenAsync(copy, t.BlobsPath, t.Options, NullLogger.Instance))
         {
-            Assert.True(restored.TextIndexPending);
+            // Every stored body waits for the index.
+            Assert.Equal(150L, await restored.TextIndexBacklogAsync());
 
-            // Before any rebuild: the search indexes the mailbox it reads first.
+            // Before the indexer ran: the search indexes the mailbox it reads first, and only that one.
             Assert.Equal(expectedInbox, await restored.Messages.SearchTextAsync(inbox.Id, "pelican", TextSearchScope.Body));
-            Assert.True(restored.TextIndexPending);
+            Assert.Equal(75L, await restored.TextIndexBacklogAsync());
         }
 
-        // Reopened mid-rebuild: still pending (the marker is on disk), the archive is found too, then the rebuild ends.
+        // Reopened half-way: the list is on disk, so the archive is found too; then the indexer takes the rest.
         await using (var restored = await SqliteMailStore.OpenAsync(copy, t.BlobsPath, t.Options, NullLogger.Instance))
         {
-            Assert.True(restored.TextIndexPending);
-            await restored.RebuildTextIndexAsync(CancellationToken.None);
-            Assert.False(restored.TextIndexPending);
+            Assert.Equal(75L, await restored.TextIndexBacklogAsync());
             Assert.Equal(expectedArchive, await restored.Messages.SearchTextAsync(archive.Id, "pelican", TextSearchScope.Body));
+            Assert.Equal(0L, await restored.TextIndexBacklogAsync());
             Assert.Equal(expectedInbox, await restored.Messages.SearchTextAsync(inbox.Id, "PELICAN", TextSearchScope.Body));
         }
 
         using (var db = Open(copy))
         {
             Assert.Equal(150L, Scalar(db, "SELECT count(*) FROM message_text"));
-            Assert.Null(Scalar(db, $"SELECT 1 FROM store_state WHERE key = '{SqliteMailStore.TextIndexRebuildKey}'"));
         }
 
+        // Complete: a later open lists nothing again.
         await using (var again = await SqliteMailStore.OpenAsync(copy, t.BlobsPath, t.Options, NullLogger.Instance))
         {
-            Assert.False(again.TextIndexPending);
+            Assert.Equal(0L, await again.TextIndexBacklogAsync());
         }
     }
 
@@ -195,7 +196,7 @@ public sealed class TextIndexRebuildTests
         }
 
         await t.ReopenAsync();
-        Assert.False(t.Store.TextIndexPending);
+        Assert.Equal(3L, await t.Store.TextIndexBacklogAsync());
 
         // A search indexes its own mailbox first, and only that one.
         Assert.Equal([1L, 2L], await t.Store.Messages.SearchTextAsync(inboxA.Id, "grey heron", TextSearchScope.Body));
@@ -206,7 +207,7 @@ public sealed class TextIndexRebuildTests
         }
 
         // The server's start wakes the indexer for the rest.
-        await t.Store.RebuildTextIndexAsync(CancellationToken.None);
+        Assert.Equal(1L, await t.Store.StartTextIndexerAsync(CancellationToken.None));
         await WaitUntilAsync(t.DatabasePath, "SELECT count(*) = 0 FROM text_pending");
         using (var db = Open(t.DatabasePath))
         {
@@ -215,7 +216,7 @@ public sealed class TextIndexRebuildTests
     }
 
     [Fact]
-    public async Task A_store_stopped_by_an_older_version_with_texts_in_memory_is_rebuilt()
+    public async Task A_store_left_with_an_older_version_marker_lists_the_bodies_missing_from_the_index()
     {
         await using var t = await TempStore.CreateAsync();
         var a = await t.AddAccountAsync("a@example.com");
@@ -225,21 +226,27 @@ public sealed class TextIndexRebuildTests
             await t.AppendAsync(inbox.Id, "Heron " + i, "a grey heron by the canal, sighting " + i);
         }
 
-        await t.Store.DisposeAsync();
-        using (var db = Open(t.DatabasePath))
+        foreach (var marker in new[] { SqliteMailStore.TextIndexBehindKey, SqliteMailStore.TextIndexRebuildKey })
         {
-            // The older version's crash: its marker, and texts missing (they waited in memory only).
-            Scalar(db, "DELETE FROM message_text WHERE rowid IN (SELECT blob_id FROM message_meta WHERE subject <> 'Heron 0')");
-            Scalar(db, $"INSERT INTO store_state(key, value) VALUES('{SqliteMailStore.TextIndexBehindKey}', 1)");
-        }
+            await t.Store.DisposeAsync();
+            using (var db = Open(t.DatabasePath))
+            {
+                // An older version's state: its marker, and texts missing (waiting in memory, or not rebuilt yet).
+                Scalar(db, "DELETE FROM message_text WHERE rowid IN (SELECT blob_id FROM message_meta WHERE subject <> 'Heron 0')");
+                Scalar(db, $"INSERT INTO store_state(key, value) VALUES('{marker}', 1)");
+            }
 
-        await t.ReopenAsync();
-        Assert.True(t.Store.TextIndexPending);
-        Assert.Equal([1L, 2L, 3L], await t.Store.Messages.SearchTextAsync(inbox.Id, "grey heron", TextSearchScope.Body));
-        await t.Store.RebuildTextIndexAsync(CancellationToken.None);
-        Assert.False(t.Store.TextIndexPending);
-        await t.ReopenAsync();
-        Assert.False(t.Store.TextIndexPending);
+            // The open lists the two missing bodies (not the indexed one) and drops the marker.
+            await t.ReopenAsync();
+            Assert.Equal(2L, await t.Store.TextIndexBacklogAsync());
+            using (var db = Open(t.DatabasePath))
+            {
+                Assert.Equal(0L, Scalar(db, "SELECT count(*) FROM store_state WHERE key LIKE 'text_index_%'"));
+            }
+
+            Assert.Equal([1L, 2L, 3L], await t.Store.Messages.SearchTextAsync(inbox.Id, "grey heron", TextSearchScope.Body));
+            Assert.Equal(0L, await t.Store.TextIndexBacklogAsync());
+        }
     }
 
     [Fact]
@@ -270,7 +277,7 @@ public sealed class TextIndexRebuildTests
         }
 
         await t.ReopenAsync();
-        await t.Store.RebuildTextIndexAsync(CancellationToken.None);
+        Assert.Equal(1L, await t.Store.StartTextIndexerAsync(CancellationToken.None));
         await WaitUntilAsync(t.DatabasePath, "SELECT count(*) = 0 FROM text_pending");
     }
 
@@ -280,7 +287,7 @@ public sealed class TextIndexRebuildTests
         await using var t = await TempStore.CreateAsync();
         using var db = Open(t.DatabasePath);
         Assert.Equal(SqliteSchema.TextIndexTable, Scalar(db, "SELECT sql FROM sqlite_master WHERE name = 'message_text'"));
-        Assert.False(t.Store.TextIndexPending);
+        Assert.Equal(0L, await t.Store.TextIndexBacklogAsync());
     }
 
     [Fact]
@@ -326,8 +333,10 @@ public sealed class TextIndexRebuildTests
         Assert.Equal(2, (await t.Store.Messages.ListMessagesAsync(inbox.Id)).Count);
         Assert.Single(await t.Store.Messages.ListMessagesAsync(archive.Id));
 
-        // Restored text is indexed later; a search catches up first and finds it.
+        // Restored text is listed for later, with nothing in memory; a search catches up first and finds it.
+        Assert.Equal(3L, await t.Store.TextIndexBacklogAsync());
         Assert.Equal([1L], await t.Store.Messages.SearchTextAsync(archive.Id, "text of a1", TextSearchScope.Text));
+        Assert.Equal(2L, await t.Store.TextIndexBacklogAsync());
 
         // Two more would make 5 of 4, split over both folders: neither folder gets any.
         await Assert.ThrowsAsync<QuotaExceededException>(async () =>

@@ -69,6 +69,8 @@ internal static class StatusCommand
         pairs.Add(("Aliases", Formats.Plural(aliases.Count - groups, "alias", "aliases")));
         pairs.Add(("Groups", Formats.Plural(groups, "group", "groups")));
         pairs.Add(("Messages", $"{Formats.Count(messages)} ({Formats.Bytes(bytes)})"));
+        var unindexed = await store.TextIndexBacklogAsync(ct);
+        pairs.Add(("Search index", unindexed == 0 ? "up to date" : $"{Formats.Plural(unindexed, "message waits", "messages wait")} (indexed in the background; a search indexes its folder first)"));
         pairs.Add(("Queue", $"{Formats.Plural(queue.Count, "entry", "entries")} ({Formats.Count(queue.Count(q => q.NextAttempt <= now))} due now)"));
         var rules = await store.Protection.ListRulesAsync(ct);
         pairs.Add(("Mail-flow rules", $"{Formats.Count(rules.Count(r => r.Enabled))} enabled of {Formats.Count(rules.Count)}"));

@@ -7,9 +7,15 @@ namespace Rempart.Store.Sqlite;
 
 /// <summary>
 /// The full-text index (<c>message_text</c>, FTS5 trigram) is derived data: everything in it comes from the message
-/// bodies in the blob store. Backups leave it out (it is most of the database), so a restored database opens without
-/// it; the store then recreates the table empty, marks it as being rebuilt and fills it again, in the background
-/// (<see cref="RebuildTextIndexAsync"/>) and, for one mailbox, at once when a search needs it.
+/// bodies in the blob store. One list, <c>text_pending</c>, holds every stored body whose text is not indexed yet,
+/// whatever left it out; one indexer empties it in the background, and a search first indexes what its mailbox has
+/// on the list, so a search never misses a message.
+/// <list type="bullet">
+/// <item>Deliveries list their body (<see cref="DeferTextIndex"/>), as below.</item>
+/// <item>A restored database opens without the index (backups leave it out, it is most of the database): the open
+/// recreates the table and lists every body (<see cref="EnsureTextIndexTable"/>).</item>
+/// <item>A granular restore lists the bodies it stores (<see cref="ListTextForIndex"/>).</item>
+/// </list>
 /// <para>
 /// Delivered messages are indexed after their delivery (<see cref="DeferTextIndex"/>): the trigram insert was a third
 /// of the CPU of an SMTP delivery, and many messages indexed in one transaction cost much less than one at a time
@@ -23,16 +29,17 @@ namespace Rempart.Store.Sqlite;
 /// </summary>
 public sealed partial class SqliteMailStore
 {
-    /// <summary>Marker row in store_state while the index is incomplete; survives a restart mid-rebuild.</summary>
+    /// <summary>
+    /// Marker row in store_state of earlier versions while their index was being rebuilt after a restore; a store that
+    /// still has it gets its unindexed bodies listed at open (<see cref="EnsureTextIndexTable"/>).
+    /// </summary>
     internal const string TextIndexRebuildKey = "text_index_rebuild";
 
     /// <summary>
     /// Marker row of stores written before text_pending existed (schema v2): delivered texts waited in memory only, so
-    /// a store that still has it was stopped with texts missing from the index, and is rebuilt.
+    /// a store that still has it was stopped with texts missing from the index; treated as the rebuild marker.
     /// </summary>
     internal const string TextIndexBehindKey = "text_index_behind";
-
-    private const int TextIndexBatch = 64;
 
     /// <summary>
     /// Most waiting texts indexed in one write in a quiet moment. It bounds how long the first deliveries of a burst
@@ -51,10 +58,8 @@ public sealed partial class SqliteMailStore
     /// <summary>Most delivered texts kept in memory for the indexer; beyond it, the indexer parses the body again.</summary>
     internal const int MaxCachedTexts = 2048;
 
-    private readonly SemaphoreSlim _textIndexGate = new(1, 1);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, CachedText> _cachedText = new();
     private readonly CancellationTokenSource _textIndexerStop = new();
-    private volatile bool _textIndexPending;
     private volatile bool _textIndexerStarved;
     private int _textIndexerRunning;
     private int _textIndexerSignal;
@@ -211,185 +216,70 @@ public sealed partial class SqliteMailStore
     }
 
     /// <summary>
-    /// Inside a write that stored bodies without their text (a granular restore): marks the index incomplete, in the
-    /// same transaction, as a restored database is. The background rebuild of the next start fills it; before that a
-    /// search indexes its mailbox first, in this process and, having seen the marker, in any other one (the server
-    /// while the admin CLI restores into its store).
+    /// Inside a write that stored bodies without their text (a granular restore, often by the admin CLI while the
+    /// server runs): lists the body in text_pending in the same transaction. Nothing is kept in memory and no indexer
+    /// is started here: a search in any process indexes its mailbox's listed bodies first, and the server's indexer
+    /// takes the rest at its next wake (a delivery, or the next start).
     /// </summary>
-    internal void MarkTextIndexIncomplete(WriteOp op)
-    {
-        // A new value each time: a rebuild that started before this write does not clear the marker (RebuildTextIndexAsync).
-        op.Db.Exec(
-            "INSERT INTO store_state(key, value) VALUES(@k, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1",
-            ("@k", TextIndexRebuildKey));
-        _textIndexPending = true;
-    }
-
-    /// <summary>True while the full-text index is being rebuilt (after a restore from a backup).</summary>
-    public bool TextIndexPending => _textIndexPending;
+    internal static void ListTextForIndex(WriteOp op, long blobId) =>
+        op.Db.Exec("INSERT OR IGNORE INTO text_pending(blob_id) VALUES(@b)", ("@b", blobId));
 
     /// <summary>
-    /// Recreates a missing full-text index table (a database restored from a backup) and marks it for a rebuild.
-    /// Runs on the writer connection at open, before anything else uses the store.
+    /// At open, on the writer connection before anything else uses the store: a database restored from a backup has no
+    /// full-text index (backups leave it out); the table is recreated and every stored body listed in text_pending, in
+    /// one transaction. Stores of earlier versions that carry a rebuild marker (<see cref="TextIndexRebuildKey"/>,
+    /// <see cref="TextIndexBehindKey"/>) get every body that is not indexed listed, and lose the marker.
     /// </summary>
-    private static bool EnsureTextIndexTable(SqliteConnection writer)
+    private static void EnsureTextIndexTable(SqliteConnection writer)
     {
         using var transaction = writer.BeginTransaction(deferred: false);
         var db = new Db(writer, transaction);
         if (db.Long("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'message_text'") is null)
         {
             db.Exec(SqliteSchema.TextIndexTable);
-            db.Exec("INSERT OR REPLACE INTO store_state(key, value) VALUES(@k, 1)", ("@k", TextIndexRebuildKey));
+            db.Exec("INSERT OR IGNORE INTO text_pending(blob_id) SELECT blob_id FROM message_meta");
         }
 
-        if (db.Long("SELECT value FROM store_state WHERE key = @k", ("@k", TextIndexBehindKey)) is not null)
+        if (db.Exec("DELETE FROM store_state WHERE key IN (@r, @b)", ("@r", TextIndexRebuildKey), ("@b", TextIndexBehindKey)) > 0)
         {
-            // The last run stopped while delivered texts waited for the index: find and index them like after a restore.
-            db.Exec("INSERT OR REPLACE INTO store_state(key, value) VALUES(@k, 1)", ("@k", TextIndexRebuildKey));
-            db.Exec("DELETE FROM store_state WHERE key = @k", ("@k", TextIndexBehindKey));
+            db.Exec(
+                """
+                INSERT OR IGNORE INTO text_pending(blob_id)
+                SELECT mm.blob_id FROM message_meta mm WHERE NOT EXISTS (SELECT 1 FROM message_text t WHERE t.rowid = mm.blob_id)
+                """);
         }
 
-        var pending = db.Long("SELECT value FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)) is not null;
         transaction.Commit();
-        return pending;
     }
 
     /// <summary>
-    /// At the server's start: wakes the background indexer when delivered texts wait from the last run; then, after a
-    /// restore, fills the full-text index for every stored message that is not in it yet, a batch at a time, and clears
-    /// the rebuild marker. Returns at once when no rebuild is pending. Cancellation stops it between batches; the next
-    /// start continues (what is indexed stays indexed).
+    /// At the server's start: wakes the background indexer when bodies wait for the full-text index (left by the last
+    /// run, a restore from a backup, or a granular restore). Returns how many wait.
     /// </summary>
-    public async Task RebuildTextIndexAsync(CancellationToken ct)
+    public async Task<long> StartTextIndexerAsync(CancellationToken ct)
     {
-        if (await ReadAsync(db => db.Long("SELECT 1 FROM text_pending LIMIT 1"), ct) is not null)
+        var waiting = await TextIndexBacklogAsync(ct);
+        if (waiting > 0)
         {
+            LogTextIndexBacklog(_logger, waiting);
             WakeTextIndexer();
         }
 
-        if (!_textIndexPending)
-        {
-            return;
-        }
-
-        LogTextIndexRebuilding(_logger, _databasePath);
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        long after = 0;
-        var indexed = 0;
-        while (true)
-        {
-            var marker = await ReadAsync(db => db.Long("SELECT value FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)), ct);
-            while (true)
-            {
-                var batch = await ReadAsync(
-                    db => db.Query(
-                        """
-                        SELECT mm.blob_id, b.hash FROM message_meta mm JOIN blobs b ON b.id = mm.blob_id
-                        WHERE mm.blob_id > @after ORDER BY mm.blob_id LIMIT @n
-                        """,
-                        r => (Id: r.GetInt64(0), Hash: r.GetString(1)), ("@after", after), ("@n", TextIndexBatch)),
-                    ct);
-                if (batch.Count == 0)
-                {
-                    break;
-                }
-
-                after = batch[^1].Id;
-                indexed += await IndexBlobsAsync(batch, ct, background: true);
-            }
-
-            // Only the marker this pass started from: a granular restore meanwhile gives it a new value, and its bodies
-            // (new blob ids, above the scan) are picked up by another pass instead of being left out of the index.
-            if (marker is null || await WriteAsync(op => op.Db.Exec("DELETE FROM store_state WHERE key = @k AND value = @v", ("@k", TextIndexRebuildKey), ("@v", marker)), ct) > 0)
-            {
-                break;
-            }
-        }
-
-        _textIndexPending = false;
-        LogTextIndexRebuilt(_logger, indexed, started.Elapsed.TotalSeconds);
+        return waiting;
     }
 
-    /// <summary>Before a search reads the index: indexes the mailbox's waiting texts, and its part of a rebuild.</summary>
-    internal async Task EnsureTextIndexedAsync(long mailboxId, CancellationToken ct)
-    {
-        // This mailbox's delivered texts still waiting first (one indexed read when none waits).
-        await IndexPendingTextAsync(mailboxId, background: false, ct);
+    /// <inheritdoc/>
+    public Task<long> TextIndexBacklogAsync(CancellationToken ct = default) =>
+        ReadAsync(db => db.Long("SELECT count(*) FROM text_pending") ?? 0, ct);
 
-        // Another process (the admin CLI's granular restore) may have stored bodies without their text since this one
-        // opened: its marker says so. One read of a one-row key per search.
-        if (!_textIndexPending &&
-            await ReadAsync(db => db.Long("SELECT 1 FROM store_state WHERE key = @k", ("@k", TextIndexRebuildKey)), ct) is not null)
-        {
-            _textIndexPending = true;
-        }
+    /// <summary>
+    /// Indexes every body that waits, now, in this caller (tools and tests; the server leaves it to its indexer).
+    /// Its writes are background ones: mail still goes first.
+    /// </summary>
+    public Task IndexWaitingTextAsync(CancellationToken ct = default) => IndexPendingTextAsync(null, background: true, ct);
 
-        if (!_textIndexPending)
-        {
-            return;
-        }
-
-        var missing = await ReadAsync(
-            db => db.Query(
-                """
-                SELECT DISTINCT m.blob_id, b.hash FROM messages m JOIN blobs b ON b.id = m.blob_id
-                WHERE m.mailbox_id = @m AND NOT EXISTS (SELECT 1 FROM message_text t WHERE t.rowid = m.blob_id)
-                ORDER BY m.blob_id
-                """,
-                r => (Id: r.GetInt64(0), Hash: r.GetString(1)), ("@m", mailboxId)),
-            ct);
-        for (var i = 0; i < missing.Count; i += TextIndexBatch)
-        {
-            await IndexBlobsAsync(missing.GetRange(i, Math.Min(TextIndexBatch, missing.Count - i)), ct);
-        }
-    }
-
-    private async Task<int> IndexBlobsAsync(List<(long Id, string Hash)> blobs, CancellationToken ct, bool background = false)
-    {
-        // One at a time through the gate: the background rebuild and a search's catch-up never parse the same body twice.
-        await _textIndexGate.WaitAsync(ct);
-        try
-        {
-            var todo = await ReadAsync(
-                db => blobs.Where(b => db.Long("SELECT 1 FROM message_text WHERE rowid = @b", ("@b", b.Id)) is null).ToList(),
-                ct);
-            if (todo.Count == 0)
-            {
-                return 0;
-            }
-
-            var texts = new (long Id, string Headers, string Body)[todo.Count];
-            await Parallel.ForAsync(0, todo.Count, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, token) =>
-            {
-                var (headers, body) = await ReadTextAsync(todo[i].Hash, token);
-                texts[i] = (todo[i].Id, headers, body);
-            });
-
-            return await WriteAsync(
-                op =>
-                {
-                    var n = 0;
-                    foreach (var (id, headers, body) in texts)
-                    {
-                        // Still a stored body, and not indexed meanwhile by a delivery of the same content.
-                        if (op.Db.Long("SELECT 1 FROM blobs WHERE id = @b", ("@b", id)) is not null &&
-                            op.Db.Long("SELECT 1 FROM message_text WHERE rowid = @b", ("@b", id)) is null)
-                        {
-                            op.Db.Exec("INSERT INTO message_text(rowid, headers, body) VALUES(@b, @h, @t)", ("@b", id), ("@h", headers), ("@t", body));
-                            n++;
-                        }
-                    }
-
-                    return n;
-                },
-                ct,
-                background);
-        }
-        finally
-        {
-            _textIndexGate.Release();
-        }
-    }
+    /// <summary>Before a search reads the index: indexes the mailbox's bodies that wait, whoever listed them.</summary>
+    internal Task EnsureTextIndexedAsync(long mailboxId, CancellationToken ct) => IndexPendingTextAsync(mailboxId, background: false, ct);
 
     /// <summary>A stored body's text for the index; empty for a body missing from the blob store (the scrub reports it).</summary>
     private async Task<(string Headers, string Body)> ReadTextAsync(string hash, CancellationToken ct)
@@ -408,9 +298,6 @@ public sealed partial class SqliteMailStore
     [LoggerMessage(EventId = (int)EventIds.StoreWriteFailed, Level = LogLevel.Error, Message = "Indexing delivered messages for search failed; the next start indexes them")]
     private static partial void LogDeferredTextFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilding, Level = LogLevel.Information, Message = "Full-text index of {Path} is missing or incomplete (a restored backup leaves it out): rebuilding it in the background")]
-    private static partial void LogTextIndexRebuilding(ILogger logger, string path);
-
-    [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilt, Level = LogLevel.Information, Message = "Full-text index rebuilt: {Count} messages indexed in {Seconds:0.0} s")]
-    private static partial void LogTextIndexRebuilt(ILogger logger, int count, double seconds);
+    [LoggerMessage(EventId = (int)EventIds.StoreTextIndexRebuilding, Level = LogLevel.Information, Message = "{Count} stored messages wait for the full-text index (left by the last run or a restore): indexing them in the background; searches index their mailbox first")]
+    private static partial void LogTextIndexBacklog(ILogger logger, long count);
 }

@@ -124,7 +124,7 @@ public sealed partial class SqliteMailStore : IMailStore
             Pragmas(writer, "PRAGMA journal_mode = WAL;");
             Pragmas(writer, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;");
             var before = SqliteSchema.Migrate(writer, fullPath);
-            var textIndexPending = EnsureTextIndexTable(writer);
+            EnsureTextIndexTable(writer);
 
             builder.Mode = SqliteOpenMode.ReadWrite;
             builder.Pooling = true;
@@ -132,7 +132,6 @@ public sealed partial class SqliteMailStore : IMailStore
             var store = new SqliteMailStore(fullPath, writer, builder.ToString(), blobs, options, logger)
             {
                 SchemaVersion = SqliteSchema.CurrentVersion,
-                _textIndexPending = textIndexPending,
             };
             if (before != SqliteSchema.CurrentVersion)
             {
@@ -255,7 +254,6 @@ public sealed partial class SqliteMailStore : IMailStore
 
         _writerStatements.Dispose();
         await _writer.DisposeAsync();
-        _textIndexGate.Dispose();
         _textIndexerStop.Dispose();
         _checkpointerStop.Dispose();
         using (var probe = new SqliteConnection(_readConnectionString))

@@ -296,20 +296,14 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
             }
 
             var results = new List<AppendResult>(items.Count);
-            var textLater = false;
             for (var i = 0; i < items.Count; i++)
             {
                 var (mailboxId, item) = items[i];
                 var mailbox = mailboxes[mailboxId];
                 var blobId = op.AddBlobRef(item.Blob);
-                EnsureMetadata(op, blobId, item.Blob, analyses[i], indexTextLater ? _ => textLater = true : null);
+                EnsureMetadata(op, blobId, item.Blob, analyses[i], indexTextLater ? _ => SqliteMailStore.ListTextForIndex(op, blobId) : null);
                 var (_, uid, modSeq) = InsertMessage(op, mailboxId, mailbox.AccountId, blobId, item.Blob.Size, item.InternalDate, NormalizeFlags(item.Flags));
                 results.Add(new AppendResult(mailboxId, mailbox.UidValidity, uid, modSeq));
-            }
-
-            if (textLater)
-            {
-                store.MarkTextIndexIncomplete(op);
             }
 
             return results;
@@ -653,7 +647,7 @@ internal sealed class SqliteMessageStore(SqliteMailStore store) : IMessageStore
     }
 
     /// <param name="deferText">When given, it takes the text and the body is indexed later instead of in this
-    /// transaction (delivery: <see cref="SqliteMailStore.DeferTextIndex"/>; restore: the rebuild marker).</param>
+    /// transaction (delivery: <see cref="SqliteMailStore.DeferTextIndex"/>; restore: <see cref="SqliteMailStore.ListTextForIndex"/>).</param>
     private static void EnsureMetadata(WriteOp op, long blobId, BlobRef blob, MessageAnalysis? analysis, Action<MessageAnalysis>? deferText = null)
     {
         if (op.Db.Long("SELECT 1 FROM message_meta WHERE blob_id = @b", ("@b", blobId)) is not null)
