@@ -50,6 +50,9 @@ public static class RempartMetrics
         "rempart_store_commit_batch_size", "Write operations folded into one store commit (group commit).",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 2, 10) });
 
+    public static readonly Gauge StoreWalFrames = Metrics.CreateGauge(
+        "rempart_store_wal_frames", "Pages in the store's write-ahead log at the last checkpoint (it starts over when they are all copied into the database file).");
+
     public static readonly Counter QuarantineActions = Metrics.CreateCounter(
         "rempart_quarantine_actions_total", "Quarantine entries held, released, deleted or expired, per action and category.", "action", "category");
 

@@ -61,6 +61,48 @@ public sealed class DurabilityTests
     }
 
     [Fact]
+    public async Task Under_writes_with_no_pause_the_WAL_starts_over_instead_of_growing_until_the_load_stops()
+    {
+        await using var t = await TempStore.CreateAsync();
+        t.Store.WalRestartFrames = 256;
+        await t.Store.WriteAsync(op => op.Db.Exec("CREATE TABLE wal_fill(x BLOB)"), CancellationToken.None);
+        var wal = t.DatabasePath + "-wal";
+
+        // SQLite counts the WAL's restarts in its header (checkpoint sequence number, bytes 12-15, big-endian).
+        uint Restarts()
+        {
+            using var file = new FileStream(wal, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var header = new byte[16];
+            file.ReadExactly(header);
+            return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(12));
+        }
+
+        // Every commit finds the next write waiting, so the checkpointer never sees a moment without new frames: on its
+        // own, SQLite would append to the WAL for as long as this lasts.
+        var before = Restarts();
+        var rows = 0;
+        using var stop = new CancellationTokenSource();
+        var chain = await t.StartWriteChainAsync(stop.Token, op =>
+        {
+            op.Db.Exec("INSERT INTO wal_fill(x) VALUES(randomblob(6000))");
+            rows++;
+        });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (Restarts() - before < 3 && clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(50);
+        }
+
+        await stop.CancelAsync();
+        await chain;
+        await t.Store.WriteAsync(_ => 0, CancellationToken.None); // the chain's last write is committed before this one
+        var restarts = Restarts() - before;
+        Assert.True(restarts >= 3, $"the WAL started over {restarts} times in {clock.Elapsed.TotalSeconds:0.0} s of {rows} commits ({t.Store.WriterCheckpointCount} checkpoints by the writer)");
+        Assert.True(t.Store.WriterCheckpointCount > 0);
+        Assert.Equal(rows, await t.Store.ReadAsync(db => db.Long("SELECT count(*) FROM wal_fill"), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Concurrent_appends_are_all_kept_with_unique_ascending_uids_and_group_commit()
     {
         const int writers = 16;

@@ -122,7 +122,9 @@ public sealed partial class SqliteMailStore : IMailStore
         {
             writer.Open();
             Pragmas(writer, "PRAGMA journal_mode = WAL;");
-            Pragmas(writer, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;");
+            // Checkpoints run off the writer (SqliteMailStore.Checkpoint.cs); when the WAL starts over after a burst,
+            // its file is cut back to 64 MB.
+            Pragmas(writer, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;");
             var before = SqliteSchema.Migrate(writer, fullPath);
             EnsureTextIndexTable(writer);
 
@@ -422,6 +424,7 @@ public sealed partial class SqliteMailStore : IMailStore
                 var commits = Interlocked.Read(ref _commitCount);
                 try
                 {
+                    FinishCheckpointOnWriter();
                     RunBatch(batch);
                 }
                 catch (Exception ex)
