@@ -75,7 +75,7 @@ public sealed partial class SqliteMailStore
     /// </summary>
     internal void DeferTextIndex(WriteOp op, long blobId, string hash, MessageAnalysis analysis)
     {
-        op.Db.Exec("INSERT OR IGNORE INTO text_pending(blob_id) VALUES(@b)", ("@b", blobId));
+        ListTextForIndex(op, blobId);
         if (_cachedText.Count < MaxCachedTexts)
         {
             _cachedText[blobId] = new CachedText(hash, analysis.HeaderText, analysis.BodyText);
