@@ -415,37 +415,40 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
             return false;
         }
 
-        var tokens = Tokenizer.Tokenize(message, content);
-        var bayesTokens = Tokenizer.BayesTokens(message, tokens);
-        var id = MessageId(head.Span);
-        var model = accountId is { } a ? GetUserModel(a, create: true)! : _global;
-        model.Lock.EnterWriteLock();
-        try
+        using (message)
         {
-            if (model.Learned.TryGetValue(id, out var wasSpam))
+            var tokens = Tokenizer.Tokenize(message, content);
+            var bayesTokens = Tokenizer.BayesTokens(message, tokens);
+            var id = MessageId(head.Span);
+            var model = accountId is { } a ? GetUserModel(a, create: true)! : _global;
+            model.Lock.EnterWriteLock();
+            try
             {
-                if (wasSpam == isSpam)
+                if (model.Learned.TryGetValue(id, out var wasSpam))
                 {
-                    return false;
+                    if (wasSpam == isSpam)
+                    {
+                        return false;
+                    }
+
+                    model.Apply(bayesTokens, wasSpam, -1);
                 }
 
-                model.Apply(bayesTokens, wasSpam, -1);
+                model.Apply(bayesTokens, isSpam, +1);
+                if (model.Learned.Count < BayesModel.MaxRemembered || model.Learned.ContainsKey(id))
+                {
+                    model.Learned[id] = isSpam;
+                }
             }
-
-            model.Apply(bayesTokens, isSpam, +1);
-            if (model.Learned.Count < BayesModel.MaxRemembered || model.Learned.ContainsKey(id))
+            finally
             {
-                model.Learned[id] = isSpam;
+                model.Lock.ExitWriteLock();
             }
-        }
-        finally
-        {
-            model.Lock.ExitWriteLock();
-        }
 
-        // A verdict that flips is one step the other way: unlike the counts, a gradient step cannot be undone exactly.
-        StepLogistic(head.Span, message, content, tokens, isSpam, accountId);
-        return true;
+            // A verdict that flips is one step the other way: unlike the counts, a gradient step cannot be undone exactly.
+            StepLogistic(head.Span, message, content, tokens, isSpam, accountId);
+            return true;
+        }
     }
 
     /// <summary>
@@ -459,8 +462,11 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
             return false;
         }
 
-        StepLogistic(head.Span, message, content, Tokenizer.Tokenize(message, content), isSpam, null);
-        return true;
+        using (message)
+        {
+            StepLogistic(head.Span, message, content, Tokenizer.Tokenize(message, content), isSpam, null);
+            return true;
+        }
     }
 
     private void StepLogistic(ReadOnlySpan<byte> raw, MimeMessage message, MessageContent content, HashSet<uint> tokens, bool isSpam, long? accountId)

@@ -167,32 +167,39 @@ public sealed partial class ImapSession
                 continue;
             }
 
-            if (needsMetadata && metadata is null && raw is not null)
+            try
             {
-                parts = MessageParts.Parse(raw);
-                var (body, structure) = ImapStructure.Structure(parts.Message, raw);
-                metadata = new MessageMetadata(message.Id, ImapStructure.Envelope(parts.Message), structure, body, null, null, null, null, null, null, null, null);
-            }
-
-            _writer.Raw("* "u8);
-            _writer.Number(seq);
-            _writer.Raw(" FETCH ("u8);
-            var first = true;
-            foreach (var item in items)
-            {
-                if (!first)
+                if (needsMetadata && metadata is null && raw is not null)
                 {
-                    _writer.Raw(" "u8);
+                    parts = MessageParts.Parse(raw);
+                    var (body, structure) = ImapStructure.Structure(parts.Message, raw);
+                    metadata = new MessageMetadata(message.Id, ImapStructure.Envelope(parts.Message), structure, body, null, null, null, null, null, null, null, null);
                 }
 
-                first = false;
-                WriteFetchItem(item, message, metadata, raw, ref parts);
-            }
+                _writer.Raw("* "u8);
+                _writer.Number(seq);
+                _writer.Raw(" FETCH ("u8);
+                var first = true;
+                foreach (var item in items)
+                {
+                    if (!first)
+                    {
+                        _writer.Raw(" "u8);
+                    }
 
-            _writer.Raw(")\r\n"u8);
-            if (_writer.Pending > FlushThreshold)
+                    first = false;
+                    WriteFetchItem(item, message, metadata, raw, ref parts);
+                }
+
+                _writer.Raw(")\r\n"u8);
+                if (_writer.Pending > FlushThreshold)
+                {
+                    await _writer.FlushAsync(ct);
+                }
+            }
+            finally
             {
-                await _writer.FlushAsync(ct);
+                parts?.Dispose();
             }
         }
 

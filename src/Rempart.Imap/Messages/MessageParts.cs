@@ -5,9 +5,10 @@ namespace Rempart.Imap.Messages;
 
 /// <summary>
 /// The byte ranges of a message's MIME parts, for FETCH BODY[section] (RFC 9051 section 6.4.5): parsed once per
-/// fetch from the stored raw bytes, sections are slices of those bytes (never re-encoded).
+/// fetch from the stored raw bytes, sections are slices of those bytes (never re-encoded). Dispose it when the fetch is
+/// written: MimeKit's parsed entities have finalizers, and an undisposed parse survives a GC on its way to them.
 /// </summary>
-public sealed class MessageParts
+public sealed class MessageParts : IDisposable
 {
     private readonly Dictionary<MimeEntity, (long Begin, long HeadersEnd, long End)> _entities = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<MimeMessage, (long Begin, long HeadersEnd, long End)> _messages = new(ReferenceEqualityComparer.Instance);
@@ -31,6 +32,8 @@ public sealed class MessageParts
     public MimeMessage Message { get; }
 
     public static MessageParts Parse(ReadOnlyMemory<byte> raw) => new(raw);
+
+    public void Dispose() => Message.Dispose();
 
     /// <summary>Parses a section spec (the text between the brackets). False when it is not valid syntax.</summary>
     public static bool TryParseSection(string spec, out SectionSpec section)

@@ -35,7 +35,8 @@ public sealed partial class ProtectionFilter
         var outbound = context.AuthenticatedUser is not null;
         var traceId = context.QueueId ?? context.ConnectionId;
         var now = _s.Time.GetUtcNow();
-        var mime = Parse(message);
+        // Disposed at the end: MimeKit's messages and parts have finalizers, and an undisposed parse outlives a GC.
+        using var mime = Parse(message);
         var evidence = new List<Evidence>();
 
         // Sender authentication, on the message exactly as received (DKIM signs those bytes).

@@ -29,7 +29,7 @@ public static class QuarantinePreviewer
         ArgumentNullException.ThrowIfNull(entry);
         ArgumentNullException.ThrowIfNull(message);
         var options = new ParserOptions { MaxMimeDepth = MaxDepth * 2 };
-        var mime = await MimeMessage.LoadAsync(options, message, ct);
+        using var mime = await MimeMessage.LoadAsync(options, message, ct);
 
         var headers = new List<(string, string)>
         {

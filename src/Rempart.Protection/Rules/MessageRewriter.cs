@@ -45,40 +45,43 @@ public static class MessageRewriter
             return new(Unchanged(raw), false, notes);
         }
 
-        var changed = false;
-        foreach (var name in outcome.RemoveHeaders)
+        using (message)
         {
-            if (message.Headers.Contains(name))
+            var changed = false;
+            foreach (var name in outcome.RemoveHeaders)
             {
-                message.Headers.RemoveAll(name);
+                if (message.Headers.Contains(name))
+                {
+                    message.Headers.RemoveAll(name);
+                    changed = true;
+                }
+            }
+
+            foreach (var (name, value) in outcome.AddHeaders)
+            {
+                message.Headers.Add(new Header(Encoding.UTF8, name, value));
                 changed = true;
             }
-        }
 
-        foreach (var (name, value) in outcome.AddHeaders)
-        {
-            message.Headers.Add(new Header(Encoding.UTF8, name, value));
-            changed = true;
-        }
+            if (outcome.SubjectPrefix is { } prefix && PrefixSubject(message, prefix))
+            {
+                changed = true;
+            }
 
-        if (outcome.SubjectPrefix is { } prefix && PrefixSubject(message, prefix))
-        {
-            changed = true;
-        }
+            if (outcome.Disclaimer is { } disclaimer)
+            {
+                changed |= AppendDisclaimer(message, disclaimer, notes);
+            }
 
-        if (outcome.Disclaimer is { } disclaimer)
-        {
-            changed |= AppendDisclaimer(message, disclaimer, notes);
-        }
+            if (!changed)
+            {
+                return new(Unchanged(raw), false, notes);
+            }
 
-        if (!changed)
-        {
-            return new(Unchanged(raw), false, notes);
+            using var output = new MemoryStream(raw.Length + 1024);
+            message.WriteTo(Format, output);
+            return new(output.ToArray(), true, notes);
         }
-
-        using var output = new MemoryStream(raw.Length + 1024);
-        message.WriteTo(Format, output);
-        return new(output.ToArray(), true, notes);
     }
 
     /// <summary>

@@ -49,12 +49,9 @@ public sealed partial class OutboundDkimSigner
             return message.ToArray();
         }
 
-        MimeMessage parsed;
-        using (var input = new MemoryStream(message.ToArray(), writable: false))
-        {
-            parsed = MimeMessage.Load(input);
-        }
-
+        // Disposed when signed: MimeKit's messages have finalizers, so an undisposed parse outlives a GC.
+        using var input = new MemoryStream(message.ToArray(), writable: false);
+        using var parsed = MimeMessage.Load(input);
         var options = FormatOptions.Default.Clone();
         options.NewLineFormat = NewLineFormat.Dos;
         lock (gate)

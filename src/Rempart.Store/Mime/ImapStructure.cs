@@ -38,12 +38,23 @@ public static class ImapStructure
             parsed = parser.ParseMessage();
         }
 
-        var ctx = new Context(raw, offsets);
-        var body = new StringBuilder(256);
-        var full = new StringBuilder(512);
-        AppendBody(body, parsed.Body, ctx, extended: false, depth: 0);
-        AppendBody(full, parsed.Body, ctx, extended: true, depth: 0);
-        return (body.ToString(), full.ToString());
+        try
+        {
+            var ctx = new Context(raw, offsets);
+            var body = new StringBuilder(256);
+            var full = new StringBuilder(512);
+            AppendBody(body, parsed.Body, ctx, extended: false, depth: 0);
+            AppendBody(full, parsed.Body, ctx, extended: true, depth: 0);
+            return (body.ToString(), full.ToString());
+        }
+        finally
+        {
+            // Our own parse is ours to dispose (MimeKit's entities have finalizers); the caller's message is not.
+            if (!ReferenceEquals(parsed, message))
+            {
+                parsed.Dispose();
+            }
+        }
     }
 
     private const int MaxDepth = 64;
