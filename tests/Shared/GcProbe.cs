@@ -1,3 +1,5 @@
+using System.Runtime;
+
 namespace Rempart.TestSupport;
 
 /// <summary>Alone in its collection: the promoted-bytes figure must not count other tests' live objects.</summary>
@@ -11,6 +13,19 @@ public sealed class GcMeasurement;
 /// </summary>
 internal static class GcProbe
 {
+    /// <summary>Bytes the work may allocate with no collection; the tests' work stays well under it.</summary>
+    private const long NoGcBudget = 64L * 1024 * 1024;
+
+    /// <summary>Least the control (8 undisposed parses of a <see cref="LargeBody"/>) must promote for the measurement to count.</summary>
+    public const long ControlFloor = 256 * 1024;
+
+    /// <summary>
+    /// A body big enough that one parse kept alive (its content blocks hold a copy of it) stands far above what the
+    /// rest of the test process keeps alive at the same moment: about 64 KiB, so 8 kept parses are over
+    /// <see cref="ControlFloor"/>.
+    /// </summary>
+    public static string LargeBody(string line) => string.Concat(Enumerable.Repeat(line.TrimEnd() + "\r\n", 64 * 1024 / line.Length));
+
     /// <summary>Bytes the work left alive at the next gen0 collection, measured where no collection ran during the work.</summary>
     public static long PromotedBy(Action work)
     {
@@ -23,8 +38,21 @@ internal static class GcProbe
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
+
+            // No collection during the work, or what it keeps would be promoted before the measuring one.
+            if (!GC.TryStartNoGCRegion(NoGcBudget))
+            {
+                continue;
+            }
+
             var collections = GC.CollectionCount(0);
             work();
+            if (GCSettings.LatencyMode != GCLatencyMode.NoGCRegion)
+            {
+                continue; // the work outgrew the budget and a collection ended the region
+            }
+
+            GC.EndNoGCRegion();
             if (GC.CollectionCount(0) != collections)
             {
                 continue;
