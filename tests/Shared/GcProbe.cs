@@ -46,13 +46,19 @@ internal static class GcProbe
             }
 
             var collections = GC.CollectionCount(0);
-            work();
-            if (GCSettings.LatencyMode != GCLatencyMode.NoGCRegion)
+            try
             {
-                continue; // the work outgrew the budget and a collection ended the region
+                work();
+            }
+            finally
+            {
+                // The region ends here, whether the work finished or threw; a collection may have ended it already.
+                if (GCSettings.LatencyMode == GCLatencyMode.NoGCRegion)
+                {
+                    GC.EndNoGCRegion();
+                }
             }
 
-            GC.EndNoGCRegion();
             if (GC.CollectionCount(0) != collections)
             {
                 continue;
