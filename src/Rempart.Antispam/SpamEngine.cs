@@ -145,7 +145,7 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
             return SpamAnalysis.Bypass;
         }
 
-        var content = MessageContent.Extract(message, _options.MaxParts, _options.MaxBytesPerPart);
+        var content = ContentOf(message);
         return Analyze(message, content, raw.Span, accountId, out _);
     }
 
@@ -410,45 +410,44 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     /// </summary>
     public bool Learn(ReadOnlyMemory<byte> raw, bool isSpam, long? accountId)
     {
-        if (!TryParseHead(raw, out var head, out var message, out var content))
+        using var message = ParseHead(raw, out var head);
+        if (message is null)
         {
             return false;
         }
 
-        using (message)
+        var content = ContentOf(message);
+        var tokens = Tokenizer.Tokenize(message, content);
+        var bayesTokens = Tokenizer.BayesTokens(message, tokens);
+        var id = MessageId(head.Span);
+        var model = accountId is { } a ? GetUserModel(a, create: true)! : _global;
+        model.Lock.EnterWriteLock();
+        try
         {
-            var tokens = Tokenizer.Tokenize(message, content);
-            var bayesTokens = Tokenizer.BayesTokens(message, tokens);
-            var id = MessageId(head.Span);
-            var model = accountId is { } a ? GetUserModel(a, create: true)! : _global;
-            model.Lock.EnterWriteLock();
-            try
+            if (model.Learned.TryGetValue(id, out var wasSpam))
             {
-                if (model.Learned.TryGetValue(id, out var wasSpam))
+                if (wasSpam == isSpam)
                 {
-                    if (wasSpam == isSpam)
-                    {
-                        return false;
-                    }
-
-                    model.Apply(bayesTokens, wasSpam, -1);
+                    return false;
                 }
 
-                model.Apply(bayesTokens, isSpam, +1);
-                if (model.Learned.Count < BayesModel.MaxRemembered || model.Learned.ContainsKey(id))
-                {
-                    model.Learned[id] = isSpam;
-                }
-            }
-            finally
-            {
-                model.Lock.ExitWriteLock();
+                model.Apply(bayesTokens, wasSpam, -1);
             }
 
-            // A verdict that flips is one step the other way: unlike the counts, a gradient step cannot be undone exactly.
-            StepLogistic(head.Span, message, content, tokens, isSpam, accountId);
-            return true;
+            model.Apply(bayesTokens, isSpam, +1);
+            if (model.Learned.Count < BayesModel.MaxRemembered || model.Learned.ContainsKey(id))
+            {
+                model.Learned[id] = isSpam;
+            }
         }
+        finally
+        {
+            model.Lock.ExitWriteLock();
+        }
+
+        // A verdict that flips is one step the other way: unlike the counts, a gradient step cannot be undone exactly.
+        StepLogistic(head.Span, message, content, tokens, isSpam, accountId);
+        return true;
     }
 
     /// <summary>
@@ -457,16 +456,15 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
     /// </summary>
     public bool LearnLogistic(ReadOnlyMemory<byte> raw, bool isSpam)
     {
-        if (!TryParseHead(raw, out var head, out var message, out var content))
+        using var message = ParseHead(raw, out var head);
+        if (message is null)
         {
             return false;
         }
 
-        using (message)
-        {
-            StepLogistic(head.Span, message, content, Tokenizer.Tokenize(message, content), isSpam, null);
-            return true;
-        }
+        var content = ContentOf(message);
+        StepLogistic(head.Span, message, content, Tokenizer.Tokenize(message, content), isSpam, null);
+        return true;
     }
 
     private void StepLogistic(ReadOnlySpan<byte> raw, MimeMessage message, MessageContent content, HashSet<uint> tokens, bool isSpam, long? accountId)
@@ -518,24 +516,24 @@ public sealed class SpamEngine : IMailFeedback, IDisposable
         }
     }
 
-    /// <summary>The first MaxLearnBytes of a message to learn, parsed, and its content; false when not a message.</summary>
-    private bool TryParseHead(ReadOnlyMemory<byte> raw, out ReadOnlyMemory<byte> head, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MimeMessage? message, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MessageContent? content)
+    /// <summary>
+    /// The first MaxLearnBytes of a message to learn, parsed, or null when it is not a message. The caller disposes it:
+    /// MimeKit's messages have finalizers, and an undisposed parse outlives a collection.
+    /// </summary>
+    private MimeMessage? ParseHead(ReadOnlyMemory<byte> raw, out ReadOnlyMemory<byte> head)
     {
         head = raw.Length > _options.MaxLearnBytes ? raw[.._options.MaxLearnBytes] : raw;
-        content = null;
         try
         {
-            message = Parse(head);
+            return Parse(head);
         }
         catch (FormatException)
         {
-            message = null;
-            return false;
+            return null;
         }
-
-        content = MessageContent.Extract(message, _options.MaxParts, _options.MaxBytesPerPart);
-        return true;
     }
+
+    private MessageContent ContentOf(MimeMessage message) => MessageContent.Extract(message, _options.MaxParts, _options.MaxBytesPerPart);
 
     private static MimeMessage Parse(ReadOnlyMemory<byte> raw)
     {

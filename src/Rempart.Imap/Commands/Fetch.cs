@@ -153,7 +153,6 @@ public sealed partial class ImapSession
 
             var metadata = batch?.GetValueOrDefault(message.Id);
             byte[]? raw = null;
-            MessageParts? parts = null;
             try
             {
                 if (needsRaw || (needsMetadata && metadata is null))
@@ -167,43 +166,53 @@ public sealed partial class ImapSession
                 continue;
             }
 
-            try
+            WriteFetchResponse(seq, message, items, metadata, needsMetadata, raw);
+            if (_writer.Pending > FlushThreshold)
             {
-                if (needsMetadata && metadata is null && raw is not null)
-                {
-                    parts = MessageParts.Parse(raw);
-                    var (body, structure) = ImapStructure.Structure(parts.Message, raw);
-                    metadata = new MessageMetadata(message.Id, ImapStructure.Envelope(parts.Message), structure, body, null, null, null, null, null, null, null, null);
-                }
-
-                _writer.Raw("* "u8);
-                _writer.Number(seq);
-                _writer.Raw(" FETCH ("u8);
-                var first = true;
-                foreach (var item in items)
-                {
-                    if (!first)
-                    {
-                        _writer.Raw(" "u8);
-                    }
-
-                    first = false;
-                    WriteFetchItem(item, message, metadata, raw, ref parts);
-                }
-
-                _writer.Raw(")\r\n"u8);
-                if (_writer.Pending > FlushThreshold)
-                {
-                    await _writer.FlushAsync(ct);
-                }
-            }
-            finally
-            {
-                parts?.Dispose();
+                await _writer.FlushAsync(ct);
             }
         }
 
         Ok(uid ? "UID FETCH completed" : "FETCH completed");
+    }
+
+    /// <summary>
+    /// One message's FETCH response into the writer. Its MIME parse, when an item needs one, is made at most once and
+    /// disposed here: MimeKit's entities have finalizers, and an undisposed parse outlives a collection.
+    /// </summary>
+    private void WriteFetchResponse(int seq, MessageRecord message, List<FetchItem> items, MessageMetadata? metadata, bool needsMetadata, byte[]? raw)
+    {
+        MessageParts? parts = null;
+        try
+        {
+            if (needsMetadata && metadata is null && raw is not null)
+            {
+                parts = MessageParts.Parse(raw);
+                var (body, structure) = ImapStructure.Structure(parts.Message, raw);
+                metadata = new MessageMetadata(message.Id, ImapStructure.Envelope(parts.Message), structure, body, null, null, null, null, null, null, null, null);
+            }
+
+            _writer.Raw("* "u8);
+            _writer.Number(seq);
+            _writer.Raw(" FETCH ("u8);
+            var first = true;
+            foreach (var item in items)
+            {
+                if (!first)
+                {
+                    _writer.Raw(" "u8);
+                }
+
+                first = false;
+                WriteFetchItem(item, message, metadata, raw, ref parts);
+            }
+
+            _writer.Raw(")\r\n"u8);
+        }
+        finally
+        {
+            parts?.Dispose();
+        }
     }
 
     private void WriteFetchItem(FetchItem item, MessageRecord message, MessageMetadata? metadata, byte[]? raw, ref MessageParts? parts)

@@ -32,55 +32,62 @@ public static class MessageRewriter
             return new(Unchanged(raw), false, notes);
         }
 
-        MimeMessage message;
-        try
-        {
-            using var input = new MemoryStream(Unchanged(raw), writable: false);
-            message = MimeMessage.Load(input);
-        }
-        catch (FormatException ex)
+        // Disposed when written: MimeKit's messages have finalizers, and an undisposed parse outlives a collection.
+        using var message = TryParse(raw, notes);
+        if (message is null)
         {
             // Not MIME at all: delivering it untouched beats losing it over a header or a footer.
-            notes.Add("the message could not be parsed as MIME (" + ex.Message + "); it was left unchanged");
             return new(Unchanged(raw), false, notes);
         }
 
-        using (message)
+        var changed = false;
+        foreach (var name in outcome.RemoveHeaders)
         {
-            var changed = false;
-            foreach (var name in outcome.RemoveHeaders)
+            if (message.Headers.Contains(name))
             {
-                if (message.Headers.Contains(name))
-                {
-                    message.Headers.RemoveAll(name);
-                    changed = true;
-                }
-            }
-
-            foreach (var (name, value) in outcome.AddHeaders)
-            {
-                message.Headers.Add(new Header(Encoding.UTF8, name, value));
+                message.Headers.RemoveAll(name);
                 changed = true;
             }
+        }
 
-            if (outcome.SubjectPrefix is { } prefix && PrefixSubject(message, prefix))
-            {
-                changed = true;
-            }
+        foreach (var (name, value) in outcome.AddHeaders)
+        {
+            message.Headers.Add(new Header(Encoding.UTF8, name, value));
+            changed = true;
+        }
 
-            if (outcome.Disclaimer is { } disclaimer)
-            {
-                changed |= AppendDisclaimer(message, disclaimer, notes);
-            }
+        if (outcome.SubjectPrefix is { } prefix && PrefixSubject(message, prefix))
+        {
+            changed = true;
+        }
 
-            if (!changed)
-            {
-                return new(Unchanged(raw), false, notes);
-            }
+        if (outcome.Disclaimer is { } disclaimer)
+        {
+            changed |= AppendDisclaimer(message, disclaimer, notes);
+        }
 
-            using var output = new MemoryStream(raw.Length + 1024);
-            message.WriteTo(Format, output);
-            return new(output.ToArray(), true, notes);
+        if (!changed)
+        {
+            return new(Unchanged(raw), false, notes);
+        }
+
+        using var output = new MemoryStream(raw.Length + 1024);
+        message.WriteTo(Format, output);
+        return new(output.ToArray(), true, notes);
+    }
+
+    /// <summary>The message parsed, or null with a note saying why it could not be.</summary>
+    private static MimeMessage? TryParse(ReadOnlyMemory<byte> raw, List<string> notes)
+    {
+        try
+        {
+            using var input = new MemoryStream(Unchanged(raw), writable: false);
+            return MimeMessage.Load(input);
+        }
+        catch (FormatException ex)
+        {
+            notes.Add("the message could not be parsed as MIME (" + ex.Message + "); it was left unchanged");
+            return null;
         }
     }
 

@@ -29,32 +29,23 @@ public static class ImapStructure
         // Offsets come from a parse of the raw bytes: the caller's MimeMessage may have been built from a stream
         // we cannot see, and sizes must be of the octets a client would fetch with BODY[section].
         var offsets = new Dictionary<MimeEntity, (long HeadersEnd, long End)>(ReferenceEqualityComparer.Instance);
-        var parsed = message;
-        if (!raw.IsEmpty)
-        {
-            using var stream = new ReadOnlyMemoryStream(raw);
-            var parser = new MimeParser(stream, MimeFormat.Entity);
-            parser.MimeEntityEnd += (_, e) => offsets[e.Entity] = (e.HeadersEndOffset, e.EndOffset);
-            parsed = parser.ParseMessage();
-        }
+        // Our own parse is ours to dispose (MimeKit's entities have finalizers); the caller's message is not.
+        using var own = raw.IsEmpty ? null : ParseWithOffsets(raw, offsets);
+        var parsed = own ?? message;
+        var ctx = new Context(raw, offsets);
+        var body = new StringBuilder(256);
+        var full = new StringBuilder(512);
+        AppendBody(body, parsed.Body, ctx, extended: false, depth: 0);
+        AppendBody(full, parsed.Body, ctx, extended: true, depth: 0);
+        return (body.ToString(), full.ToString());
+    }
 
-        try
-        {
-            var ctx = new Context(raw, offsets);
-            var body = new StringBuilder(256);
-            var full = new StringBuilder(512);
-            AppendBody(body, parsed.Body, ctx, extended: false, depth: 0);
-            AppendBody(full, parsed.Body, ctx, extended: true, depth: 0);
-            return (body.ToString(), full.ToString());
-        }
-        finally
-        {
-            // Our own parse is ours to dispose (MimeKit's entities have finalizers); the caller's message is not.
-            if (!ReferenceEquals(parsed, message))
-            {
-                parsed.Dispose();
-            }
-        }
+    private static MimeMessage ParseWithOffsets(ReadOnlyMemory<byte> raw, Dictionary<MimeEntity, (long HeadersEnd, long End)> offsets)
+    {
+        using var stream = new ReadOnlyMemoryStream(raw);
+        var parser = new MimeParser(stream, MimeFormat.Entity);
+        parser.MimeEntityEnd += (_, e) => offsets[e.Entity] = (e.HeadersEndOffset, e.EndOffset);
+        return parser.ParseMessage();
     }
 
     private const int MaxDepth = 64;

@@ -38,36 +38,29 @@ public static class MessageAnalyzer
 
     public static MessageAnalysis Analyze(ReadOnlyMemory<byte> raw)
     {
-        MimeMessage message;
         var bytes = MemoryMarshal.TryGetArray(raw, out var segment) ? segment : new ArraySegment<byte>(raw.ToArray());
-        using (var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false))
-        {
-            var parser = new MimeParser(Options, stream, persistent: false);
-            message = parser.ParseMessage();
-        }
+        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
 
         // Disposed, not left to the GC: MimeKit's messages, parts and contents have finalizers, so an undisposed parse
         // survives one collection whole (headers, address lists, content blocks) on its way to the finalizer thread.
-        using (message)
-        {
-            var envelope = ImapStructure.Envelope(message);
-            var (body, bodyStructure) = ImapStructure.Structure(message, raw);
+        using var message = new MimeParser(Options, stream, persistent: false).ParseMessage();
+        var envelope = ImapStructure.Envelope(message);
+        var (body, bodyStructure) = ImapStructure.Structure(message, raw);
 
-            return new MessageAnalysis(
-                envelope,
-                body,
-                bodyStructure,
-                message.Subject,
-                HeaderOrNull(message, HeaderId.From),
-                HeaderOrNull(message, HeaderId.To),
-                HeaderOrNull(message, HeaderId.Cc),
-                message.Headers.Contains(HeaderId.Date) ? message.Date : null,
-                message.MessageId,
-                message.InReplyTo,
-                message.References.Count > 0 ? string.Join(' ', message.References.Select(r => "<" + r + ">")) : null,
-                HeaderText(message),
-                BodyText(message));
-        }
+        return new MessageAnalysis(
+            envelope,
+            body,
+            bodyStructure,
+            message.Subject,
+            HeaderOrNull(message, HeaderId.From),
+            HeaderOrNull(message, HeaderId.To),
+            HeaderOrNull(message, HeaderId.Cc),
+            message.Headers.Contains(HeaderId.Date) ? message.Date : null,
+            message.MessageId,
+            message.InReplyTo,
+            message.References.Count > 0 ? string.Join(' ', message.References.Select(r => "<" + r + ">")) : null,
+            HeaderText(message),
+            BodyText(message));
     }
 
     /// <summary>
